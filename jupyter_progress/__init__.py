@@ -1,0 +1,51 @@
+"""jupyter-progress: live, push-based progress for long work in Jupyter.
+
+Import-light on purpose: a kernel or a script that only calls ``track`` never imports
+jupyter_server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Job",
+    "JobCancelled",
+    "JobProgress",
+    "JobsPanel",
+    "__version__",
+    "run_notebook",
+    "submit",
+    "track",
+]
+
+_LAZY = {
+    "track": ("jupyter_progress.track", "track"),
+    "JobCancelled": ("jupyter_progress.track", "JobCancelled"),
+    "Job": ("jupyter_progress.jobs", "Job"),
+    "submit": ("jupyter_progress.jobs", "submit"),
+    "run_notebook": ("jupyter_progress.jobs", "run_notebook"),
+    "JobProgress": ("jupyter_progress.widget", "JobProgress"),
+    "JobsPanel": ("jupyter_progress.widget", "JobsPanel"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module_name, attribute = _LAZY[name]
+        return getattr(importlib.import_module(module_name), attribute)
+    raise AttributeError(f"module 'jupyter_progress' has no attribute {name!r}")
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    from .extension import JupyterProgress
+
+    return [{"module": "jupyter_progress", "app": JupyterProgress}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    return [{"src": "labextension", "dest": "jupyter-progress"}]

@@ -1,0 +1,127 @@
+"""Fan-out of job events to stream subscribers, without ever waiting on one.
+
+Each event is serialized once (``Event.frame``) and shared by every subscriber.
+A subscriber that keeps up sees every event; one that falls behind has its queue
+collapsed to the latest event per job, so memory stays bounded and the publisher
+never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One serialized event: its id, the job it is about and its SSE frame."""
+
+    event_id: int
+    job_id: str
+    frame: bytes
+
+
+class Subscriber:
+    """One stream reader's bounded queue."""
+
+    def __init__(self, job_ids: frozenset[str] | None, max_pending_bytes: int) -> None:
+        self.job_ids = job_ids
+        self.max_pending_bytes = max_pending_bytes
+        self.closed = False
+        self.coalesced = 0
+        self._pending: deque[Event] = deque()
+        self._pending_bytes = 0
+        self._wakeup = asyncio.Event()
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._pending_bytes
+
+    def push(self, event: Event) -> None:
+        if self.closed:
+            return
+        self._pending.append(event)
+        self._pending_bytes += len(event.frame)
+        if self._pending_bytes > self.max_pending_bytes:
+            self._collapse()
+        self._wakeup.set()
+
+    def _collapse(self) -> None:
+        """Keep only the newest event of each job, in the order they happened."""
+        latest: dict[str, Event] = {}
+        for event in self._pending:
+            latest.pop(event.job_id, None)
+            latest[event.job_id] = event
+        self.coalesced += len(self._pending) - len(latest)
+        self._pending = deque(latest.values())
+        self._pending_bytes = sum(len(event.frame) for event in self._pending)
+
+    def close(self) -> None:
+        """Stop receiving and wake the reader so it can leave at once."""
+        self.closed = True
+        self._pending.clear()
+        self._pending_bytes = 0
+        self._wakeup.set()
+
+    async def next_batch(self, timeout: float) -> list[Event] | None:
+        """Everything pending, or ``None`` after ``timeout`` seconds of silence."""
+        if not self._pending and not self.closed:
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            except asyncio.TimeoutError:
+                return None
+        self._wakeup.clear()
+        batch = list(self._pending)
+        self._pending.clear()
+        self._pending_bytes = 0
+        return batch
+
+
+class EventBroker:
+    """Routes each event only to the subscribers that asked for its job."""
+
+    def __init__(self, *, max_pending_bytes: int = 64 * 1024) -> None:
+        self.max_pending_bytes = max_pending_bytes
+        self._everything: set[Subscriber] = set()
+        self._by_job: dict[str, set[Subscriber]] = {}
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._everything) + len(
+            {sub for subs in self._by_job.values() for sub in subs}
+        )
+
+    def subscribe(self, job_ids: Iterable[str] | None = None) -> Subscriber:
+        wanted = frozenset(job_ids) if job_ids else None
+        subscriber = Subscriber(wanted, self.max_pending_bytes)
+        if wanted is None:
+            self._everything.add(subscriber)
+        else:
+            for job_id in wanted:
+                self._by_job.setdefault(job_id, set()).add(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        subscriber.close()
+        self._everything.discard(subscriber)
+        for job_id in subscriber.job_ids or ():
+            subs = self._by_job.get(job_id)
+            if subs is not None:
+                subs.discard(subscriber)
+                if not subs:
+                    del self._by_job[job_id]
+
+    def publish(self, event: Event) -> None:
+        for subscriber in self._everything:
+            subscriber.push(event)
+        for subscriber in self._by_job.get(event.job_id, ()):
+            subscriber.push(event)
+
+    def close_all(self) -> None:
+        for subscriber in list(self._everything):
+            self.unsubscribe(subscriber)
+        for subs in list(self._by_job.values()):
+            for subscriber in list(subs):
+                self.unsubscribe(subscriber)

@@ -1,0 +1,125 @@
+"""The Jupyter server extension: configuration, wiring, start and stop."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.utils import url_path_join
+from traitlets import Float, Int, Unicode, default
+
+from .broker import EventBroker
+from .manager import JobManager, JobRunner
+from .models import JobKind
+from .store import JobStore
+
+API_PREFIX = "jupyter-progress/api"
+
+
+class JupyterProgress(ExtensionApp):
+    """Tracks and runs jobs, and streams their progress. Configure as ``c.JupyterProgress``."""
+
+    name = "jupyter_progress"
+    load_other_extensions = True
+
+    db_path = Unicode(
+        help="SQLite file that keeps every job across restarts "
+        "(default: jupyter_progress.sqlite in Jupyter's data dir).",
+    ).tag(config=True)
+
+    @default("db_path")
+    def _default_db_path(self) -> str:
+        return str(Path(jupyter_data_dir()) / "jupyter_progress.sqlite")
+
+    max_body_bytes = Int(
+        1024 * 1024, help="Largest request body accepted (bigger ones get 413)."
+    ).tag(config=True)
+    reporter_timeout = Float(
+        120.0,
+        help="Seconds without a report after which a 'reported' job is failed "
+        "(its kernel or script probably died). track() sends a heartbeat every 30 s.",
+    ).tag(config=True)
+    ping_interval = Float(
+        15.0, help="Seconds between ': ping' comments on an idle event stream."
+    ).tag(config=True)
+    send_timeout = Float(
+        10.0,
+        help="Seconds a stream reader may take to accept a write before it is dropped.",
+    ).tag(config=True)
+    retry_ms = Int(2000, help="The 'retry:' hint sent to EventSource clients.").tag(config=True)
+    flush_interval = Float(
+        0.5, help="Seconds between coalesced writes of running jobs' state to the store."
+    ).tag(config=True)
+    events_kept = Int(
+        10_000, help="Recent events kept (in memory and in the store) for Last-Event-ID replay."
+    ).tag(config=True)
+    subscriber_queue_bytes = Int(
+        64 * 1024,
+        help="Pending bytes per stream reader before its queue collapses to the latest "
+        "state per job.",
+    ).tag(config=True)
+    max_concurrency = Int(
+        32, help="Upper bound on a python job's 'concurrency'."
+    ).tag(config=True)
+
+    manager: JobManager
+    broker: EventBroker
+
+    def make_runners(self) -> dict[JobKind, JobRunner]:
+        """The runners of server-side job kinds (``python``, ``notebook``)."""
+        try:
+            from .runners import make_runners
+        except ImportError:
+            return {}
+        return make_runners(self)
+
+    def initialize_settings(self) -> None:
+        self.broker = EventBroker(max_pending_bytes=self.subscriber_queue_bytes)
+        store = JobStore(self.db_path, events_kept=self.events_kept)
+        self.manager = JobManager(
+            store=store,
+            broker=self.broker,
+            runners=self.make_runners(),
+            reporter_timeout=self.reporter_timeout,
+            flush_interval=self.flush_interval,
+            events_kept=self.events_kept,
+            log=self.log,
+        )
+        self.settings["jupyter_progress"] = self
+        self.log.info("jupyter-progress keeps jobs in %s", self.db_path)
+
+    def initialize_handlers(self) -> None:
+        from .handlers import (
+            CancelHandler,
+            EventsHandler,
+            JobHandler,
+            JobsHandler,
+            ProgressReportHandler,
+        )
+
+        job = r"/(?P<job_id>[^/]+)"
+        self.handlers.extend(
+            [
+                (rf"/{API_PREFIX}/jobs", JobsHandler),
+                (rf"/{API_PREFIX}/jobs{job}", JobHandler),
+                (rf"/{API_PREFIX}/jobs{job}/progress", ProgressReportHandler),
+                (rf"/{API_PREFIX}/jobs{job}/cancel", CancelHandler),
+                (rf"/{API_PREFIX}/events", EventsHandler),
+            ]
+        )
+
+    def job_url(self, job_id: str) -> str:
+        return url_path_join(self.serverapp.base_url, API_PREFIX, "jobs", job_id)
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        await self.manager.start()
+
+    async def stop_extension(self) -> None:
+        await self.manager.stop()
+
+    @property
+    def root_dir(self) -> str:
+        return os.path.abspath(os.path.expanduser(self.serverapp.root_dir))

@@ -1,0 +1,224 @@
+"""Thin HTTP handlers: check auth and size, parse, call the manager, write JSON.
+
+Domain errors become status codes in one place (``_STATUS_OF``); anything else is
+jupyter_server's generic "Unhandled error", so no traceback ever reaches a client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+from tornado.iostream import StreamClosedError
+
+from .broker import EventBroker
+from .exceptions import InvalidRequest, JobNotFound, JobStateConflict, ProgressError
+from .manager import JobManager
+from .models import (
+    parse_job_id,
+    parse_job_spec,
+    parse_progress_report,
+    parse_status_filter,
+)
+from .sse import PING, format_retry
+
+if TYPE_CHECKING:
+    from .extension import JupyterProgress
+
+AUTH_RESOURCE = "jupyter_progress"
+MAX_JOB_FILTERS = 100
+
+_STATUS_OF: dict[type[ProgressError], int] = {
+    InvalidRequest: 400,
+    JobNotFound: 404,
+    JobStateConflict: 409,
+}
+
+Method = TypeVar("Method", bound=Callable[..., Awaitable[Any] | Any])
+
+
+def maps_domain_errors(method: Method) -> Method:
+    """Turn the job logic's own exceptions into JSON errors with the right status."""
+
+    @functools.wraps(method)
+    async def wrapper(self: ProgressHandler, *args: Any, **kwargs: Any) -> Any:
+        try:
+            result = method(self, *args, **kwargs)
+            if asyncio.iscoroutine(result):
+                result = await result
+            return result
+        except ProgressError as error:
+            status = next(
+                (code for kind, code in _STATUS_OF.items() if isinstance(error, kind)), 400
+            )
+            raise web.HTTPError(status, str(error)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class ProgressHandler(APIHandler):
+    """Base of every endpoint: one auth resource, body limit, JSON helpers."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def app(self) -> JupyterProgress:
+        return self.settings["jupyter_progress"]
+
+    @property
+    def manager(self) -> JobManager:
+        return self.app.manager
+
+    def prepare(self) -> Any:
+        limit = self.app.max_body_bytes
+        declared = self.request.headers.get("Content-Length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise web.HTTPError(413, f"the request body is larger than {limit} bytes")
+        if len(self.request.body or b"") > limit:
+            raise web.HTTPError(413, f"the request body is larger than {limit} bytes")
+        return super().prepare()
+
+    def json_body(self) -> Any:
+        if not self.request.body:
+            return {}
+        try:
+            return json.loads(self.request.body)
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidRequest("the request body is not valid JSON") from None
+
+    def write_json(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(data))
+
+    def job_id_arg(self, job_id: str) -> str:
+        parse_job_id(job_id)
+        return job_id
+
+
+class JobsHandler(ProgressHandler):
+    @web.authenticated
+    @authorized
+    @maps_domain_errors
+    def get(self) -> None:
+        status = parse_status_filter(self.get_query_argument("status", None))
+        self.write_json({"jobs": [job.to_dict() for job in self.manager.list(status)]})
+
+    @web.authenticated
+    @authorized
+    @maps_domain_errors
+    def post(self) -> None:
+        spec = parse_job_spec(self.json_body(), max_concurrency=self.app.max_concurrency)
+        job = self.manager.create(spec)
+        self.set_header("Location", self.app.job_url(job.job_id))
+        self.write_json(job.to_dict(), status=201)
+
+
+class JobHandler(ProgressHandler):
+    @web.authenticated
+    @authorized
+    @maps_domain_errors
+    def get(self, job_id: str) -> None:
+        self.write_json(self.manager.get(self.job_id_arg(job_id)).to_dict())
+
+    @web.authenticated
+    @authorized
+    @maps_domain_errors
+    def delete(self, job_id: str) -> None:
+        self.manager.delete(self.job_id_arg(job_id))
+        self.set_status(204)
+        self.finish()
+
+
+class ProgressReportHandler(ProgressHandler):
+    @web.authenticated
+    @authorized
+    @maps_domain_errors
+    def post(self, job_id: str) -> None:
+        job_id = self.job_id_arg(job_id)
+        self.manager.get(job_id)
+        report = parse_progress_report(self.json_body())
+        self.write_json(self.manager.report(job_id, report).to_dict())
+
+
+class CancelHandler(ProgressHandler):
+    @web.authenticated
+    @authorized
+    @maps_domain_errors
+    def post(self, job_id: str) -> None:
+        job, changed = self.manager.cancel(self.job_id_arg(job_id))
+        self.write_json(job.to_dict(), status=202 if changed else 200)
+
+
+class EventsHandler(ProgressHandler):
+    """``GET events``: the Server-Sent Events stream of job updates."""
+
+    _subscriber = None
+
+    def parse_filters(self) -> tuple[frozenset[str] | None, int | None]:
+        job_ids = self.get_query_arguments("job")
+        if len(job_ids) > MAX_JOB_FILTERS:
+            raise InvalidRequest(f"at most {MAX_JOB_FILTERS} 'job' filters per stream")
+        for job_id in job_ids:
+            parse_job_id(job_id)
+        raw_last = self.request.headers.get("Last-Event-ID") or self.get_query_argument(
+            "last_event_id", None
+        )
+        last_event_id = None
+        if raw_last:
+            if not raw_last.strip().isdigit() or len(raw_last) > 20:
+                raise InvalidRequest("Last-Event-ID must be a non-negative integer")
+            last_event_id = int(raw_last)
+        return (frozenset(job_ids) or None), last_event_id
+
+    @web.authenticated
+    @authorized
+    @maps_domain_errors
+    async def get(self) -> None:
+        job_ids, last_event_id = self.parse_filters()
+        broker: EventBroker = self.app.broker
+        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.set_header("Cache-Control", "no-cache, no-store, no-transform")
+        self.set_header("X-Accel-Buffering", "no")
+        self.set_header("Connection", "keep-alive")
+        subscriber = self._subscriber = broker.subscribe(job_ids)
+        try:
+            frames, sent_up_to = self.manager.initial_frames(job_ids, last_event_id)
+            self.write(format_retry(self.app.retry_ms))
+            for frame in frames:
+                self.write(frame)
+            await self._flush()
+            while not subscriber.closed:
+                batch = await subscriber.next_batch(timeout=self.app.ping_interval)
+                if subscriber.closed:
+                    break
+                if batch is None:
+                    self.write(PING)
+                else:
+                    fresh = [event.frame for event in batch if event.event_id > sent_up_to]
+                    if not fresh:
+                        continue
+                    sent_up_to = batch[-1].event_id
+                    self.write(b"".join(fresh))
+                await self._flush()
+        except (StreamClosedError, asyncio.TimeoutError):
+            self.log.debug("event stream reader left or stalled")
+        finally:
+            broker.unsubscribe(subscriber)
+            self._subscriber = None
+        if not self.request.connection.stream.closed():  # type: ignore[union-attr]
+            self.finish()
+
+    async def _flush(self) -> None:
+        """A flush that a reader who stopped reading cannot hold forever."""
+        await asyncio.wait_for(self.flush(), timeout=self.app.send_timeout)
+
+    def on_connection_close(self) -> None:
+        if self._subscriber is not None:
+            self._subscriber.close()
+        super().on_connection_close()

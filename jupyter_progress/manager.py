@@ -1,0 +1,370 @@
+"""The job manager: the one owner of every job's state. Knows nothing of HTTP.
+
+Every change goes through ``_emit``, which serializes the job once, hands the event to
+the broker (for live readers), to the recent-events ring (for ``Last-Event-ID``
+replay) and to the store (coalesced writes; final states at once).
+
+Server-run kinds (``python``, ``notebook``) are delegated to a ``JobRunner`` per kind;
+a runner reports back through the ``job_started`` / ``item_finished`` /
+``job_finished`` methods, always on the server's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import Protocol
+
+from .broker import Event, EventBroker
+from .exceptions import InvalidRequest, JobNotFound, JobStateConflict
+from .models import (
+    FINAL_STATUSES,
+    Job,
+    JobKind,
+    JobSpec,
+    JobStatus,
+    ProgressReport,
+    new_job_id,
+)
+from .sse import format_json_event
+from .store import JobStore
+
+RESTART_MESSAGE = "the server restarted while this job was running"
+
+
+class JobRunner(Protocol):
+    """Runs the jobs of one server-side kind (see ``runners.py``)."""
+
+    def validate(self, spec: JobSpec) -> None:
+        """Raise ``InvalidRequest`` for a spec this runner cannot run (before a job exists)."""
+
+    def start(self, job: Job, spec: JobSpec, manager: JobManager) -> None:
+        """Start the work in the background; report through the manager's runner methods."""
+
+    def cancel(self, job_id: str) -> None:
+        """Stop the job's work where possible; the manager has already marked it cancelled."""
+
+    async def shutdown(self) -> None:
+        """Stop everything; called once when the server stops."""
+
+
+class JobManager:
+    """Creates, updates, cancels and forgets jobs, and publishes every change."""
+
+    def __init__(
+        self,
+        *,
+        store: JobStore,
+        broker: EventBroker,
+        runners: Mapping[JobKind, JobRunner] | None = None,
+        reporter_timeout: float = 120.0,
+        flush_interval: float = 0.5,
+        events_kept: int = 10_000,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.store = store
+        self.broker = broker
+        self.runners: dict[JobKind, JobRunner] = dict(runners or {})
+        self.reporter_timeout = reporter_timeout
+        self.flush_interval = flush_interval
+        self.log = log or logging.getLogger(__name__)
+        self._jobs: dict[str, Job] = {}
+        self._recent: deque[Event] = deque()
+        self._events_kept = events_kept
+        self._evicted_up_to = 0
+        self._last_event_id = 0
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ----- lifecycle -------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Load the store; jobs that were running when the server died are now failed."""
+        for event in self.store.load_events():
+            self._remember(event)
+        self._evicted_up_to = self._recent[0].event_id - 1 if self._recent else 0
+        for job in self.store.load_jobs():
+            self._jobs[job.job_id] = job
+        for job in list(self._jobs.values()):
+            if not job.is_final:
+                self.log.info("job %s was running when the server stopped: failed", job.job_id)
+                self._finish(job, JobStatus.FAILED, RESTART_MESSAGE)
+        self.store.flush()
+
+    async def start(self) -> None:
+        self.recover()
+        self._tasks = [
+            asyncio.create_task(self._flush_periodically(), name="jupyter-progress-flush"),
+            asyncio.create_task(self._watch_reporters(), name="jupyter-progress-watchdog"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        for runner in self.runners.values():
+            try:
+                await runner.shutdown()
+            except Exception:
+                self.log.exception("a job runner failed to shut down")
+        self.broker.close_all()
+        self.store.close()
+
+    async def _flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval)
+            self._flush()
+
+    async def _watch_reporters(self) -> None:
+        interval = max(0.05, min(self.reporter_timeout / 4, 5.0))
+        while True:
+            await asyncio.sleep(interval)
+            self.fail_silent_reporters()
+
+    def fail_silent_reporters(self, now: float | None = None) -> list[str]:
+        """End ``reported`` jobs whose reporter has been silent for too long."""
+        now = now or time.time()
+        failed = []
+        for job in list(self._jobs.values()):
+            if (
+                job.kind is JobKind.REPORTED
+                and not job.is_final
+                and now - job.updated_at > self.reporter_timeout
+            ):
+                message = (
+                    f"no progress report for {self.reporter_timeout:g} s: "
+                    "the kernel or script reporting it may have stopped"
+                )
+                self._finish(job, JobStatus.FAILED, message)
+                failed.append(job.job_id)
+        return failed
+
+    def _flush(self) -> None:
+        try:
+            self.store.flush()
+        except Exception:
+            self.log.exception("could not write job state to %s", self.store.path)
+
+    # ----- queries ---------------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job:
+        try:
+            return self._jobs[job_id]
+        except KeyError:
+            raise JobNotFound(job_id) from None
+
+    def list(self, status: JobStatus | None = None) -> list[Job]:
+        """Newest first."""
+        jobs = [job for job in self._jobs.values() if status is None or job.status is status]
+        jobs.sort(key=lambda job: job.created_at, reverse=True)
+        return jobs
+
+    @property
+    def last_event_id(self) -> int:
+        return self._last_event_id
+
+    def initial_frames(
+        self, job_ids: frozenset[str] | None, last_event_id: int | None
+    ) -> tuple[list[bytes], int]:
+        """What a new stream reader gets first, and the id it is up to date with.
+
+        A replay of what it missed if the ring still holds it; otherwise a snapshot of
+        the current state of every matching job (all frames sharing the latest id).
+        """
+        if last_event_id is not None and self._evicted_up_to <= last_event_id <= (
+            self._last_event_id
+        ):
+            frames = [
+                event.frame
+                for event in self._recent
+                if event.event_id > last_event_id
+                and (job_ids is None or event.job_id in job_ids)
+            ]
+            return frames, self._last_event_id
+        snapshot_id = self._last_event_id
+        now = time.time()
+        jobs = [job for job in self._jobs.values() if job_ids is None or job.job_id in job_ids]
+        jobs.sort(key=lambda job: job.created_at)
+        frames = [
+            format_json_event(
+                snapshot_id, "job_updated", {"type": "job_updated", "data": job.to_dict(now)}
+            )
+            for job in jobs
+        ]
+        return frames, snapshot_id
+
+    # ----- commands from clients -------------------------------------------------------
+
+    def create(self, spec: JobSpec) -> Job:
+        if spec.job_id is not None and spec.job_id in self._jobs:
+            raise JobStateConflict(f"a job with id {spec.job_id!r} already exists")
+        runner = None
+        if spec.kind is not JobKind.REPORTED:
+            runner = self.runners.get(spec.kind)
+            if runner is None:
+                raise InvalidRequest(f"this server does not run {spec.kind.value!r} jobs")
+            runner.validate(spec)
+        now = time.time()
+        job = Job(
+            job_id=spec.job_id or new_job_id(),
+            name=spec.name,
+            kind=spec.kind,
+            total=spec.total,
+            created_at=now,
+            updated_at=now,
+        )
+        if spec.kind is JobKind.REPORTED:
+            job.status = JobStatus.PROCESSING
+            job.started_at = now
+        self._jobs[job.job_id] = job
+        self.log.info("job %s (%s) created: %s", job.job_id, job.kind.value, job.name)
+        self._emit(job, durable=True)
+        if runner is not None:
+            try:
+                runner.start(job, spec, self)
+            except Exception as error:
+                self.log.exception("job %s could not start", job.job_id)
+                self.job_finished(job.job_id, JobStatus.FAILED, f"could not start: {error}")
+        return job
+
+    def report(self, job_id: str, report: ProgressReport) -> Job:
+        """Apply an absolute progress report to a ``reported`` job."""
+        job = self.get(job_id)
+        if job.kind is not JobKind.REPORTED:
+            raise JobStateConflict("this job is run by the server; it takes no reports")
+        if job.is_final:
+            raise JobStateConflict(f"the job is {job.status.value}; it takes no more reports")
+        success = max(job.success, report.success if report.success is not None else 0)
+        errors = max(job.errors, report.errors if report.errors is not None else 0)
+        total = report.total if report.total_given else job.total
+        if total is not None and success + errors > total:
+            raise InvalidRequest(f"processed ({success + errors}) would exceed total ({total})")
+        before = (job.success, job.errors, job.total, job.message, len(job.error_samples))
+        job.success, job.errors, job.total = success, errors, total
+        if report.message is not None:
+            job.message = report.message
+        known = {(s["item"], s["error"]) for s in job.error_samples}
+        for sample in report.error_samples or ():
+            if (sample["item"], sample["error"]) not in known:
+                job.add_error_sample(sample["item"], sample["error"])
+        job.updated_at = time.time()
+        if report.status in FINAL_STATUSES:
+            self._finish(job, report.status, job.message)
+        elif before != (job.success, job.errors, job.total, job.message, len(job.error_samples)):
+            self._emit(job)
+        return job
+
+    def cancel(self, job_id: str) -> tuple[Job, bool]:
+        """Cancel a job; returns it and whether this call changed anything."""
+        job = self.get(job_id)
+        if job.status is JobStatus.CANCELLED:
+            return job, False
+        if job.is_final:
+            raise JobStateConflict(f"the job already {job.status.value}")
+        self._finish(job, JobStatus.CANCELLED, "cancelled")
+        runner = self.runners.get(job.kind)
+        if runner is not None:
+            try:
+                runner.cancel(job_id)
+            except Exception:
+                self.log.exception("job %s: the runner failed to cancel", job_id)
+        return job, True
+
+    def delete(self, job_id: str) -> None:
+        job = self.get(job_id)
+        if not job.is_final:
+            raise JobStateConflict("the job is still running; cancel it first")
+        del self._jobs[job_id]
+        self.store.mark_deleted(job_id)
+        event_id = self._next_event_id()
+        payload = {"type": "job_removed", "data": {"job_id": job_id}}
+        self._publish(Event(event_id, job_id, format_json_event(event_id, "job_removed", payload)))
+        self._flush()
+        self.log.info("job %s deleted", job_id)
+
+    # ----- reports from runners (server-run kinds) -------------------------------------
+
+    def job_started(self, job_id: str) -> None:
+        job = self._jobs.get(job_id)
+        if job is None or job.status is not JobStatus.PENDING:
+            return
+        job.status = JobStatus.PROCESSING
+        job.started_at = job.updated_at = time.time()
+        self._emit(job)
+
+    def item_finished(
+        self,
+        job_id: str,
+        *,
+        error: str | None = None,
+        item: str = "",
+        message: str | None = None,
+    ) -> None:
+        """One item is done; ``error`` set means it failed. Ignored once the job is final."""
+        job = self._jobs.get(job_id)
+        if job is None or job.is_final:
+            return
+        if error is None:
+            job.success += 1
+        else:
+            job.errors += 1
+            job.add_error_sample(item, error)
+        if job.total is not None and job.processed > job.total:
+            job.total = job.processed
+        if message is not None:
+            job.message = message
+        job.updated_at = time.time()
+        self._emit(job)
+
+    def job_finished(self, job_id: str, status: JobStatus, message: str | None = None) -> None:
+        job = self._jobs.get(job_id)
+        if job is None or job.is_final:
+            return
+        self._finish(job, status, message if message is not None else job.message)
+
+    # ----- internals -------------------------------------------------------------------
+
+    def _finish(self, job: Job, status: JobStatus, message: str) -> None:
+        now = time.time()
+        job.status = status
+        job.message = message
+        job.finished_at = job.updated_at = now
+        if job.started_at is None:
+            job.started_at = now
+        if status is JobStatus.COMPLETED and job.total is None:
+            job.total = job.processed
+        self.log.info("job %s %s: %s", job.job_id, status.value, job.name)
+        self._emit(job, durable=True)
+
+    def _next_event_id(self) -> int:
+        """Strictly increasing, and still so after a restart: microseconds since the epoch."""
+        self._last_event_id = max(self._last_event_id + 1, time.time_ns() // 1000)
+        return self._last_event_id
+
+    def _emit(self, job: Job, *, durable: bool = False) -> None:
+        event_id = self._next_event_id()
+        payload = {"type": "job_updated", "data": job.to_dict()}
+        self.store.mark_dirty(job)
+        self._publish(Event(event_id, job.job_id, format_json_event(event_id, "job_updated", payload)))
+        if durable:
+            self._flush()
+
+    def _publish(self, event: Event) -> None:
+        self._remember(event)
+        self.store.add_event(event)
+        try:
+            self.broker.publish(event)
+        except Exception:
+            self.log.exception("broadcast of event %s failed; the job goes on", event.event_id)
+
+    def _remember(self, event: Event) -> None:
+        if len(self._recent) >= self._events_kept:
+            self._evicted_up_to = self._recent.popleft().event_id
+        self._recent.append(event)
+        self._last_event_id = max(self._last_event_id, event.event_id)
+
+    def jobs_matching(self, job_ids: Iterable[str]) -> list[Job]:
+        return [self._jobs[job_id] for job_id in job_ids if job_id in self._jobs]

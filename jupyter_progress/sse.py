@@ -1,0 +1,33 @@
+"""The Server-Sent Events wire format, as pure functions tested byte for byte."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+PING = b": ping\n\n"
+
+
+def _single_line(field: str, value: str) -> str:
+    if "\n" in value or "\r" in value:
+        raise ValueError(f"an SSE {field} cannot contain a newline")
+    return value
+
+
+def format_event(event_id: int, event: str, data: str) -> bytes:
+    """One event frame; every line of ``data`` becomes its own ``data:`` line."""
+    lines = [f"id: {int(event_id)}", f"event: {_single_line('event', event)}"]
+    lines.extend(f"data: {line}" for line in data.replace("\r\n", "\n").split("\n"))
+    return ("\n".join(lines) + "\n\n").encode("utf-8")
+
+
+def format_json_event(event_id: int, event: str, payload: Any) -> bytes:
+    return format_event(event_id, event, json.dumps(payload, separators=(",", ":")))
+
+
+def format_retry(milliseconds: int) -> bytes:
+    return f"retry: {int(milliseconds)}\n\n".encode()
+
+
+def format_comment(text: str) -> bytes:
+    return f": {_single_line('comment', text)}\n\n".encode()

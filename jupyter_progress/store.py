@@ -1,0 +1,120 @@
+"""Durable job state in one SQLite file (WAL), written in coalesced batches.
+
+Per-item progress only marks a job dirty; a periodic flush writes the latest state of
+each dirty job in one transaction. Final states are written at once, so a crash
+(even ``kill -9``) never loses a finished job. Recent events are kept too, so a
+stream reader can resume after ``Last-Event-ID``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from .broker import Event
+from .models import Job
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    event_id INTEGER PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    frame BLOB NOT NULL
+);
+"""
+
+
+class JobStore:
+    """Jobs and recent events in SQLite, owned by the server's event loop (one thread)."""
+
+    def __init__(self, path: str | Path, *, events_kept: int = 10_000) -> None:
+        self.path = Path(path)
+        self.events_kept = events_kept
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(SCHEMA)
+        self._dirty_jobs: dict[str, Job] = {}
+        self._deleted: set[str] = set()
+        self._new_events: list[Event] = []
+        self.writes = 0
+
+    def load_jobs(self) -> list[Job]:
+        rows = self._db.execute("SELECT record FROM jobs ORDER BY created_at").fetchall()
+        return [Job.from_record(json.loads(record)) for (record,) in rows]
+
+    def load_events(self) -> list[Event]:
+        rows = self._db.execute(
+            "SELECT event_id, job_id, frame FROM events ORDER BY event_id DESC LIMIT ?",
+            (self.events_kept,),
+        ).fetchall()
+        return [Event(event_id, job_id, bytes(frame)) for event_id, job_id, frame in reversed(rows)]
+
+    def mark_dirty(self, job: Job) -> None:
+        self._deleted.discard(job.job_id)
+        self._dirty_jobs[job.job_id] = job
+
+    def mark_deleted(self, job_id: str) -> None:
+        self._dirty_jobs.pop(job_id, None)
+        self._deleted.add(job_id)
+
+    def add_event(self, event: Event) -> None:
+        self._new_events.append(event)
+
+    @property
+    def has_pending_writes(self) -> bool:
+        return bool(self._dirty_jobs or self._deleted or self._new_events)
+
+    def flush(self) -> None:
+        """Write everything pending in one transaction."""
+        if not self.has_pending_writes:
+            return
+        jobs: list[tuple[str, float, str]] = [
+            (job.job_id, job.created_at, json.dumps(job.to_record()))
+            for job in self._dirty_jobs.values()
+        ]
+        deleted = [(job_id,) for job_id in self._deleted]
+        events = [(e.event_id, e.job_id, e.frame) for e in self._new_events]
+        self._dirty_jobs.clear()
+        self._deleted.clear()
+        self._new_events.clear()
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany(
+                "INSERT INTO jobs (job_id, created_at, record) VALUES (?, ?, ?) "
+                "ON CONFLICT(job_id) DO UPDATE SET record = excluded.record",
+                jobs,
+            )
+            self._db.executemany("DELETE FROM jobs WHERE job_id = ?", deleted)
+            self._db.executemany(
+                "INSERT OR REPLACE INTO events (event_id, job_id, frame) VALUES (?, ?, ?)",
+                events,
+            )
+            if events:
+                self._db.execute(
+                    "DELETE FROM events WHERE event_id <= "
+                    "(SELECT event_id FROM events ORDER BY event_id DESC LIMIT 1 OFFSET ?)",
+                    (self.events_kept,),
+                )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self.writes += 1
+
+    def stats(self) -> dict[str, Any]:
+        (jobs,) = self._db.execute("SELECT COUNT(*) FROM jobs").fetchone()
+        (events,) = self._db.execute("SELECT COUNT(*) FROM events").fetchone()
+        return {"jobs": jobs, "events": events, "transactions": self.writes}
+
+    def close(self) -> None:
+        self.flush()
+        self._db.close()
