@@ -88,6 +88,7 @@ class JupyterProgress(ExtensionApp):
             events_kept=self.events_kept,
             log=self.log,
         )
+        self.manager.recover()
         self.settings["jupyter_progress"] = self
         self.log.info("jupyter-progress keeps jobs in %s", self.db_path)
 

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Protocol
 
 from .broker import Event, EventBroker
@@ -94,7 +94,9 @@ class JobManager:
         self.store.flush()
 
     async def start(self) -> None:
-        self.recover()
+        """Start the periodic flush and the silent-reporter watchdog (once)."""
+        if self._tasks:
+            return
         self._tasks = [
             asyncio.create_task(self._flush_periodically(), name="jupyter-progress-flush"),
             asyncio.create_task(self._watch_reporters(), name="jupyter-progress-watchdog"),
@@ -366,5 +368,3 @@ class JobManager:
         self._recent.append(event)
         self._last_event_id = max(self._last_event_id, event.event_id)
 
-    def jobs_matching(self, job_ids: Iterable[str]) -> list[Job]:
-        return [self._jobs[job_id] for job_id in job_ids if job_id in self._jobs]

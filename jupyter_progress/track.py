@@ -1,0 +1,516 @@
+"""``track()``: a tqdm-like loop wrapper that reports to the server as a ``reported`` job.
+
+The loop itself only counts, and looks at the clock every ``miniters`` items (adapted so
+that happens every few milliseconds); a daemon thread sends the latest absolute counters
+at most ten times a second and drops what it could not send in time. Reporting never
+raises into the loop and never blocks it: with no server it prints plain text instead.
+"""
+
+from __future__ import annotations
+
+import dis
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Iterable, Iterator
+from types import TracebackType
+from typing import Any, Generic, TextIO, TypeVar
+
+import httpx
+
+from .client import ProgressAPIError, ProgressClient, ServerInfo, find_server
+
+T = TypeVar("T")
+
+REPORT_INTERVAL = 0.1  # at most ten reports a second
+HEARTBEAT_INTERVAL = 30.0  # keeps the server's reporter watchdog quiet during slow items
+CLOSE_TIMEOUT = 3.0  # the longest close() waits for the final report
+MAX_SAMPLES = 100
+_POP_TOP = dis.opmap["POP_TOP"]
+
+
+class JobCancelled(Exception):
+    """The job was cancelled from elsewhere (the widget, the panel, the CLI)."""
+
+
+def _describe(error: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(error), error)).strip()
+
+
+class _Reporter:
+    """Sends the newest state from a daemon thread; the loop only swaps a reference."""
+
+    def __init__(
+        self,
+        server: ServerInfo | None,
+        job_id: str,
+        create_body: dict[str, Any],
+        display: Any,
+    ) -> None:
+        self.server = server
+        self.job_id = job_id
+        self.create_body = create_body
+        self.display = display
+        self.cancelled = False
+        self.reachable = server is not None
+        self.last_job: dict[str, Any] | None = None
+        self._pending: dict[str, Any] | None = None
+        self._wake = threading.Event()
+        self._closing = False
+        self._thread = threading.Thread(
+            target=self._run, name=f"jupyter-progress-{job_id[:8]}", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def push(self, state: dict[str, Any]) -> None:
+        self._pending = state
+        self._wake.set()
+
+    def close(self, final_state: dict[str, Any]) -> None:
+        self._pending = final_state
+        self._closing = True
+        self._wake.set()
+        # Wait for the final report, but not on a server that never answered at all.
+        self._thread.join(CLOSE_TIMEOUT if self.last_job is not None else 1.0)
+
+    def _run(self) -> None:
+        client = None
+        if self.server is not None:
+            try:
+                client = ProgressClient(self.server, timeout=httpx.Timeout(5.0, connect=2.0))
+                self.last_job = client.create_job(**self.create_body)
+            except Exception:
+                self.reachable = False
+        last_sent: dict[str, Any] | None = None
+        sent_at = 0.0
+        while True:
+            self._wake.wait(HEARTBEAT_INTERVAL)
+            self._wake.clear()
+            state, self._pending = self._pending, None
+            if state is None:
+                if self._closing:
+                    break
+                state = last_sent  # a heartbeat: the same absolute counters again
+            if state is None:
+                continue
+            if client is not None and self.reachable and not self.cancelled:
+                self._send(client, state)
+            self._show(state)
+            last_sent, sent_at = state, time.monotonic()
+            if self._closing and self._pending is None:
+                break
+            pause = REPORT_INTERVAL - (time.monotonic() - sent_at)
+            if pause > 0 and not self._closing:
+                time.sleep(pause)
+        if client is not None:
+            client.close()
+
+    def _send(self, client: ProgressClient, state: dict[str, Any]) -> None:
+        body = {key: value for key, value in state.items() if not key.startswith("_")}
+        try:
+            self.last_job = client.report(self.job_id, **body)
+        except ProgressAPIError as error:
+            if error.status == 409:
+                try:
+                    self.last_job = client.get_job(self.job_id)
+                except Exception:
+                    return
+                if self.last_job.get("status") == "cancelled":
+                    self.cancelled = True
+            elif error.status in (403, 404):
+                self.reachable = False
+        except Exception:
+            self.reachable = False
+
+    def _show(self, state: dict[str, Any]) -> None:
+        if self.display is None:
+            return
+        try:
+            job = self.last_job if self.reachable and self.last_job else state["_job"]
+            self.display.update(job)
+        except Exception:
+            self.display = None
+
+
+class _TextBar:
+    """Plain-text progress on stderr: one rewritten line on a terminal, sparse lines in logs."""
+
+    def __init__(self, name: str, stream: TextIO | None = None) -> None:
+        self.name = name
+        self.stream = stream or sys.stderr
+        self.interactive = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.interval = 0.2 if self.interactive else 10.0
+        self.shown_at = 0.0
+
+    def show(self, job: dict[str, Any], *, final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - self.shown_at < self.interval:
+            return
+        self.shown_at = now
+        progress = job["progress"]
+        total = progress["total"]
+        count = f"{progress['processed']}/{total}" if total is not None else progress["processed"]
+        percent = f" {progress['percentage']:.1f}%" if progress["percentage"] is not None else ""
+        rate = f" {job['rate']:.1f} it/s" if job.get("rate") else ""
+        errors = f" {progress['errors']} errors" if progress["errors"] else ""
+        line = f"{self.name}: {count}{percent}{rate}{errors} [{job['status']}]"
+        try:
+            if self.interactive:
+                self.stream.write("\r" + line + ("\n" if final else ""))
+            else:
+                self.stream.write(line + "\n")
+            self.stream.flush()
+        except Exception:
+            pass
+
+
+def _in_kernel() -> bool:
+    shell = sys.modules.get("IPython")
+    if shell is None:
+        return False
+    try:
+        ip = shell.get_ipython()  # type: ignore[attr-defined]
+    except Exception:
+        return False
+    return ip is not None and getattr(ip, "kernel", None) is not None
+
+
+class track(Generic[T]):  # noqa: N801 - named like tqdm, used like a function
+    """Iterate like ``tqdm``, with the progress kept and broadcast by the Jupyter server.
+
+    ``for x in track(items, name="convert"): ...`` counts each item as a success. For
+    per-item success/error counting, use ``with bar.item(x):`` (an exception inside is
+    counted as an error and suppressed), or ``bar.update()`` / ``bar.error(x, exc)``.
+    """
+
+    def __init__(
+        self,
+        iterable: Iterable[T] | None = None,
+        *,
+        total: int | None = None,
+        name: str | None = None,
+        disable: bool | None = None,
+        server: ServerInfo | None = None,
+        display: bool = True,
+        file: TextIO | None = None,
+    ) -> None:
+        if total is None and iterable is not None:
+            try:
+                total = len(iterable)  # type: ignore[arg-type]
+            except TypeError:
+                total = None
+        if disable is None:
+            disable = os.environ.get("JUPYTER_PROGRESS_DISABLE", "").lower() in {"1", "true"}
+        self.iterable = iterable
+        self.total = total
+        self.name = (name or "track")[:200]
+        self.disable = disable
+        self.job_id = uuid.uuid4().hex
+        self.status = "processing"
+        self.message = ""
+        self.started_at = time.time()
+        self.finished_at: float | None = None
+        self._yielded = 0
+        self._success = 0
+        self._errors = 0
+        self._sent_success = 0
+        self._explicit = False
+        self._samples: list[dict[str, str]] = []
+        self._miniters = 1
+        self._checked_at = time.perf_counter()
+        self._pushed_at = 0.0
+        self._closed = False
+        self._reporter: _Reporter | None = None
+        self._display: Any = None
+        self._text: _TextBar | None = None
+        if not disable:
+            self._open(server, display, file)
+
+    # ----- setup -------------------------------------------------------------------------
+
+    def _open(self, server: ServerInfo | None, display: bool, file: TextIO | None) -> None:
+        try:
+            server = server or find_server()
+        except Exception:
+            server = None
+        if display and _in_kernel():
+            try:
+                from .widget import show_job
+
+                self._display = show_job(self.job_id, self.name)
+            except Exception:
+                self._display = None
+        if self._display is None:
+            self._text = _TextBar(self.name, file)
+        body: dict[str, Any] = {
+            "kind": "reported",
+            "name": self.name,
+            "total": self.total,
+            "job_id": self.job_id,
+        }
+        self._reporter = _Reporter(server, self.job_id, body, self._display)
+        self._reporter.start()
+
+    # ----- counting ------------------------------------------------------------------------
+
+    @property
+    def success(self) -> int:
+        if self._explicit:
+            return self._success
+        self._sent_success = max(self._sent_success, self._yielded - self._errors)
+        return self._sent_success
+
+    @property
+    def errors(self) -> int:
+        return self._errors
+
+    @property
+    def n(self) -> int:
+        return self.success + self._errors
+
+    def update(self, n: int = 1) -> None:
+        """Count ``n`` more successful items (switches off counting by iteration)."""
+        self._explicit = True
+        self._success += n
+        self._tick()
+
+    def error(self, item: Any, error: BaseException | str) -> None:
+        """Count one failed item and keep a sample of its error."""
+        self._errors += 1
+        if len(self._samples) < MAX_SAMPLES:
+            text = error if isinstance(error, str) else _describe(error)
+            self._samples.append({"item": repr(item)[:500], "error": text[:2000]})
+        self._tick(force=True)
+
+    def item(self, item: Any = None) -> _ItemScope:
+        """``with bar.item(x): work(x)``: success, or an error counted and suppressed."""
+        self._explicit = True
+        return _ItemScope(self, item)
+
+    def set_message(self, message: str) -> None:
+        self.message = str(message)[:1000]
+
+    # ----- iteration -------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[T]:
+        if self.iterable is None:
+            raise TypeError("track() needs an iterable to iterate over")
+        if self.disable:
+            yield from self.iterable
+            return
+        n = self._yielded
+        next_check = n + self._miniters
+        try:
+            for obj in self.iterable:
+                yield obj
+                n += 1
+                if n >= next_check:
+                    self._yielded = n
+                    next_check = n + self._check()
+        except GeneratorExit:
+            self._yielded = n
+            self._left_early()
+            raise
+        except JobCancelled:
+            self._yielded = n
+            self._close("cancelled", "cancelled")
+            raise
+        except BaseException as error:
+            self._yielded = n
+            self._close("failed", _describe(error))
+            raise
+        self._yielded = n
+        self._close("completed")
+
+    def _check(self) -> int:
+        """Called every ``miniters`` items: adapt ``miniters``, report, notice cancels."""
+        now = time.perf_counter()
+        elapsed = now - self._checked_at
+        self._checked_at = now
+        if elapsed < 0.005:
+            self._miniters = min(self._miniters * 2, 1 << 20)
+        elif elapsed > 0.05 and self._miniters > 1:
+            self._miniters //= 2
+        self._tick(now)
+        return self._miniters
+
+    def _tick(self, now: float | None = None, *, force: bool = False) -> None:
+        reporter = self._reporter
+        if reporter is None:
+            return
+        if reporter.cancelled and not self._closed:
+            raise JobCancelled(f"the job {self.name!r} was cancelled")
+        now = now if now is not None else time.perf_counter()
+        if force or now - self._pushed_at >= REPORT_INTERVAL:
+            self._pushed_at = now
+            self._push()
+
+    def _left_early(self) -> None:
+        """The loop stopped before the end: ``break``/``return`` or an exception in its body.
+
+        Python closes the generator in both cases without saying which; the instruction the
+        loop's frame stopped at tells: ``POP_TOP`` (dropping the iterator) is a ``break`` or
+        ``return``, anything else is an exception unwinding the frame.
+        """
+        frame = sys._getframe(2)
+        opcode = frame.f_code.co_code[frame.f_lasti] if frame.f_lasti >= 0 else -1
+        if opcode == _POP_TOP:
+            self._close("completed", f"stopped early after {self.n} items")
+        else:
+            self._close("failed", "the loop raised an exception")
+
+    # ----- context manager and closing -------------------------------------------------
+
+    def __enter__(self) -> track[T]:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self._close("completed")
+        elif isinstance(exc, JobCancelled):
+            self._close("cancelled", "cancelled")
+        else:
+            self._close("failed", _describe(exc))
+
+    def close(self) -> None:
+        """End the job as completed (if not ended already)."""
+        self._close("completed")
+
+    def _state(self) -> dict[str, Any]:
+        success, errors = self.success, self._errors
+        total = self.total
+        if total is not None and success + errors > total:
+            total = success + errors
+        state: dict[str, Any] = {"success": success, "errors": errors, "total": total}
+        if self.message:
+            state["message"] = self.message
+        if self._samples:
+            state["error_samples"] = list(self._samples)
+        if self.status in ("completed", "failed"):
+            state["status"] = self.status
+        state["_job"] = self.as_job(success, errors, total)
+        return state
+
+    def _push(self) -> None:
+        state = self._state()
+        if self._reporter is not None:
+            self._reporter.push(state)
+        if self._text is not None:
+            self._text.show(state["_job"])
+
+    def _close(self, status: str, message: str = "") -> None:
+        if self._closed or self.disable:
+            return
+        self._closed = True
+        self.status = status
+        self.message = message or self.message
+        self.finished_at = time.time()
+        state = self._state()
+        reporter = self._reporter
+        if reporter is not None:
+            reporter.close(state)
+            if self._display is not None:
+                try:
+                    final = reporter.last_job if reporter.reachable else None
+                    self._display.finish(final or state["_job"])
+                except Exception:
+                    pass
+        if self._text is not None:
+            self._text.show(state["_job"], final=True)
+
+    # ----- what a reader sees ----------------------------------------------------------
+
+    def as_job(
+        self, success: int | None = None, errors: int | None = None, total: int | None = None
+    ) -> dict[str, Any]:
+        """The job as this process knows it, in the server's Job shape."""
+        from .models import iso_time
+
+        success = self.success if success is None else success
+        errors = self._errors if errors is None else errors
+        total = self.total if total is None else total
+        processed = success + errors
+        end = self.finished_at or time.time()
+        elapsed = max(end - self.started_at, 1e-9)
+        rate = round(processed / elapsed, 3) if processed else None
+        remaining = None
+        if total is not None and rate and self.finished_at is None:
+            remaining = round(max(total - processed, 0) / rate, 1)
+        return {
+            "job_id": self.job_id,
+            "name": self.name,
+            "kind": "reported",
+            "status": self.status,
+            "progress": {
+                "processed": processed,
+                "total": total,
+                "success": success,
+                "errors": errors,
+                "percentage": round(processed / total * 100, 1) if total else None,
+            },
+            "message": self.message,
+            "error_samples": list(self._samples),
+            "rate": rate,
+            "eta_seconds": remaining,
+            "details": {},
+            "created_at": iso_time(self.started_at),
+            "started_at": iso_time(self.started_at),
+            "finished_at": iso_time(self.finished_at),
+        }
+
+    @property
+    def job(self) -> dict[str, Any]:
+        """The server's latest view of the job if it has one, else this process's."""
+        reporter = self._reporter
+        if reporter is not None and reporter.reachable and reporter.last_job:
+            return reporter.last_job
+        return self.as_job()
+
+    @property
+    def reported(self) -> bool:
+        """Whether the server has the job (False: no server, or it was unreachable)."""
+        return self._reporter is not None and self._reporter.reachable
+
+    def __repr__(self) -> str:
+        job = self.as_job()
+        progress = job["progress"]
+        total = progress["total"] if progress["total"] is not None else "?"
+        return (
+            f"{self.name}: {progress['processed']}/{total} "
+            f"({progress['success']} ok, {progress['errors']} errors) {job['status']}"
+        )
+
+
+class _ItemScope:
+    """One item of ``bar.item(x)``: counts success, or an error it suppresses."""
+
+    def __init__(self, bar: track[Any], item: Any) -> None:
+        self.bar = bar
+        self.item = item
+
+    def __enter__(self) -> Any:
+        return self.item
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        if exc is None:
+            self.bar.update()
+            return False
+        if not isinstance(exc, Exception) or isinstance(exc, JobCancelled):
+            return False  # KeyboardInterrupt and friends still stop the loop
+        self.bar.error(self.item, exc)
+        return True
