@@ -1,0 +1,121 @@
+// The anywidget front end: `JobProgress(job_id)` and `JobsPanel()`.
+//
+// The model holds `job_id` (empty: the jobs panel) and `job` (the last state synced
+// from the kernel). Live state comes from the page's one shared event stream; the
+// kernel-synced `job` is the fallback where no server extension is reachable from the
+// page (VS Code, Colab, static viewers) or the server does not know the job.
+
+import { createJobView, createJobsPanel } from "./render.js";
+import { getStream, isFinal } from "./stream.js";
+
+/** @typedef {import("./stream.js").Job} Job */
+
+export const NO_SERVER_NOTICE =
+  "No jupyter-progress server is reachable from this page (VS Code, Colab or a static " +
+  "viewer?): showing the state synced from the kernel.";
+export const STREAM_DOWN_NOTICE =
+  "Live updates interrupted: reconnecting, and checking every 5 s meanwhile.";
+
+/**
+ * The state to show: the server's (pushed) unless the kernel's is further along.
+ * @param {Job | null} fromStream
+ * @param {Job | null} fromKernel
+ * @returns {Job | null}
+ */
+export function pickJob(fromStream, fromKernel) {
+  if (!fromStream) return fromKernel;
+  if (!fromKernel || fromKernel.job_id !== fromStream.job_id) return fromStream;
+  if (isFinal(fromStream)) return fromStream;
+  if (isFinal(fromKernel)) return fromKernel;
+  const kernelDone = fromKernel.progress?.processed ?? 0;
+  return kernelDone > (fromStream.progress?.processed ?? 0) ? fromKernel : fromStream;
+}
+
+/**
+ * @param {any} model
+ * @returns {Job | null}
+ */
+function kernelJob(model) {
+  const job = model.get("job");
+  return job && typeof job === "object" && typeof job.job_id === "string" ? job : null;
+}
+
+/** @param {{model: any, el: HTMLElement}} context */
+function renderJob({ model, el }) {
+  const jobId = String(model.get("job_id"));
+  const stream = getStream();
+  const view = createJobView(el, {
+    onCancel: stream ? (id) => stream.cancel(id) : undefined,
+  });
+  view.element.dataset.jobId = jobId;
+  /** @type {Job | null} */
+  let fromStream = null;
+  const paint = () => {
+    const job = pickJob(fromStream, kernelJob(model));
+    view.update(
+      job ?? {
+        job_id: jobId,
+        name: `job ${jobId.slice(0, 8)}`,
+        status: "pending",
+        progress: { processed: 0, total: null, success: 0, errors: 0, percentage: null },
+      }
+    );
+  };
+  model.on("change:job", paint);
+  /** @type {Array<() => void>} */
+  const cleanups = [() => model.off("change:job", paint)];
+  if (stream) {
+    cleanups.push(
+      stream.subscribeJob(jobId, (job) => {
+        fromStream = job;
+        paint();
+      }),
+      stream.onState((state) => view.setNotice(state === "down" ? STREAM_DOWN_NOTICE : ""))
+    );
+  } else {
+    view.setNotice(NO_SERVER_NOTICE);
+  }
+  paint();
+  return () => {
+    for (const cleanup of cleanups) cleanup();
+    view.destroy();
+  };
+}
+
+/** @param {{model: any, el: HTMLElement}} context */
+function renderPanel({ el }) {
+  const stream = getStream();
+  const panel = createJobsPanel(el, {
+    onCancel: stream ? (id) => stream.cancel(id) : undefined,
+    onRemove: stream ? (id) => stream.remove(id) : undefined,
+  });
+  /** @type {Array<() => void>} */
+  const cleanups = [];
+  if (stream) {
+    cleanups.push(
+      stream.subscribeAll((job, id) => panel.update(job, id)),
+      stream.onState((state) => panel.setNotice(state === "down" ? STREAM_DOWN_NOTICE : ""))
+    );
+  } else {
+    panel.setNotice(
+      "No jupyter-progress server is reachable from this page (VS Code, Colab or a " +
+        "static viewer?): the jobs panel needs one."
+    );
+  }
+  return () => {
+    for (const cleanup of cleanups) cleanup();
+    panel.destroy();
+  };
+}
+
+export default {
+  /** @param {{model: any}} _context */
+  initialize(_context) {
+    return () => {};
+  },
+  /** @param {{model: any, el: HTMLElement}} context */
+  render(context) {
+    context.el.classList.add("jp-progress-host");
+    return context.model.get("job_id") ? renderJob(context) : renderPanel(context);
+  },
+};
