@@ -9,7 +9,7 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
-from traitlets import Float, Int, Unicode, default
+from traitlets import CaselessStrEnum, Float, Int, Unicode, default
 
 from .broker import EventBroker
 from .manager import JobManager, JobRunner
@@ -63,6 +63,20 @@ class JupyterProgress(ExtensionApp):
     ).tag(config=True)
     max_concurrency = Int(
         32, help="Upper bound on a python job's 'concurrency'."
+    ).tag(config=True)
+
+    executor = CaselessStrEnum(
+        ["process", "thread", "dask"],
+        default_value=None,
+        allow_none=True,
+        help="Where python jobs run: 'process' (worker processes), 'thread' (threads of the "
+        "server) or 'dask' (a Dask cluster, see dask_address). Default: 'dask' when "
+        "dask_address is set, else 'process'.",
+    ).tag(config=True)
+    dask_address = Unicode(
+        "",
+        help="Address of a Dask distributed scheduler (e.g. tcp://10.0.0.5:8786) that runs "
+        "python jobs. Setting it selects the dask executor.",
     ).tag(config=True)
 
     manager: JobManager

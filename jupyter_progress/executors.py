@@ -1,0 +1,582 @@
+"""Where a ``python`` job's items run: worker processes, threads, or a Dask cluster.
+
+One small interface (``ItemExecutor``) with three implementations. Every one of them
+keeps the server's event loop free: the blocking parts live in threads, worker
+processes or on a Dask cluster, and results come back to the loop in batches through
+``loop.call_soon_threadsafe`` (one wake-up of the loop per batch, not per item).
+
+An item's outcome is ``None`` (it succeeded) or a one-line ``"TypeName: message"``; a
+traceback never leaves the worker. ``ItemExecutor.run`` raises ``TargetError`` when the
+target cannot be loaded at all, which fails the whole job rather than every item.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import multiprocessing
+import sys
+import threading
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+#: ``(item index, error or None)`` pairs, delivered on the event loop.
+ResultBatch = list[tuple[int, "str | None"]]
+ResultSink = Callable[[ResultBatch], None]
+
+MAX_ERROR_LENGTH = 1000
+#: Largest number of items handed to one worker process at a time (running + queued).
+MAX_PREFETCH = 64
+#: Seconds a worker process gets to exit after SIGTERM before it is killed.
+TERMINATE_GRACE = 1.0
+
+
+class TargetError(Exception):
+    """The job's target could not be loaded; no item can run."""
+
+
+def describe_error(error: BaseException) -> str:
+    """``TypeName: message``: what a user needs to fix an item, without a traceback."""
+    text = str(error)
+    name = type(error).__name__
+    return (f"{name}: {text}" if text else name)[:MAX_ERROR_LENGTH]
+
+
+def load_target(target: str) -> Callable[[Any], Any]:
+    """Import ``package.module:function``; ``TargetError`` with the reason if that fails."""
+    module_name, _, attribute = target.partition(":")
+    try:
+        function = getattr(importlib.import_module(module_name), attribute)
+    except Exception as error:
+        raise TargetError(f"cannot load {target!r}: {describe_error(error)}") from None
+    if not callable(function):
+        raise TargetError(f"{target!r} is not callable")
+    return function
+
+
+class _LoopSink:
+    """Collects results from any thread and hands them to the loop in batches."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, sink: ResultSink) -> None:
+        self._loop = loop
+        self._sink = sink
+        self._lock = threading.Lock()
+        self._pending: ResultBatch = []
+        self._scheduled = False
+
+    def add(self, results: ResultBatch) -> None:
+        if not results:
+            return
+        with self._lock:
+            self._pending.extend(results)
+            if self._scheduled:
+                return
+            self._scheduled = True
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the server is gone
+            self._loop.call_soon_threadsafe(self._deliver)
+
+    def _deliver(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+            self._scheduled = False
+        self._sink(batch)
+
+
+class ItemExecutor(ABC):
+    """Runs ``target(item)`` for every item of a job, ``concurrency`` at a time."""
+
+    #: Name used in configuration and in a job's ``details``.
+    name = ""
+
+    def __init__(self, log: logging.Logger | None = None) -> None:
+        self.log = log or logging.getLogger(__name__)
+
+    @abstractmethod
+    async def run(
+        self,
+        job_id: str,
+        target: str,
+        items: Sequence[Any],
+        concurrency: int,
+        on_results: ResultSink,
+    ) -> None:
+        """Run every item (or until ``cancel``); ``on_results`` is called on the loop."""
+
+    @abstractmethod
+    def cancel(self, job_id: str) -> None:
+        """Start no new item of the job, and stop running ones where possible."""
+
+    @abstractmethod
+    async def shutdown(self) -> None:
+        """Stop everything; called once when the server stops."""
+
+
+# ----- worker processes -------------------------------------------------------------------
+
+
+def _worker_main(conn: Connection, target: str, sys_path: list[str]) -> None:
+    """A worker process: load the target once, then run the batches it is sent."""
+    sys.path[:] = sys_path
+    try:
+        function = load_target(target)
+    except TargetError as error:
+        conn.send(("target_error", str(error)))
+        return
+    conn.send(("ready", None))
+    while True:
+        try:
+            batch = conn.recv()
+        except (EOFError, OSError):
+            return
+        if batch is None:
+            return
+        for index, item in batch:
+            error = None
+            try:
+                function(item)
+            except BaseException as exc:  # an item may even call sys.exit(); count it
+                error = describe_error(exc)
+            conn.send((index, error))
+
+
+class _Worker:
+    """One worker process and the items it holds, oldest (the running one) first."""
+
+    def __init__(self, context: Any, target: str) -> None:
+        parent, child = context.Pipe(duplex=True)
+        self.conn: Connection = parent
+        self.process = context.Process(
+            target=_worker_main,
+            args=(child, target, list(sys.path)),
+            name="jupyter-progress-worker",
+            daemon=True,
+        )
+        self.process.start()
+        child.close()
+        self.outstanding: deque[int] = deque()
+        self.ready = False
+        self.dead = False
+
+    def stop(self, *, force: bool) -> None:
+        if force:
+            if self.process.is_alive():
+                self.process.terminate()
+        else:
+            with contextlib.suppress(OSError, ValueError):
+                self.conn.send(None)
+
+    def reap(self, timeout: float) -> None:
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout)
+        with contextlib.suppress(OSError):
+            self.conn.close()
+        with contextlib.suppress(ValueError):
+            self.process.close()
+
+
+class _ProcessJob:
+    """The worker processes of one job and the thread that feeds and watches them.
+
+    The thread hands each worker a few items at a time (more while many are left, one at
+    the tail), reads results as they come, and notices a worker that died: the item it
+    was running counts as an error, the items queued behind it go back to the pending
+    queue, and a fresh worker takes its place.
+    """
+
+    def __init__(
+        self,
+        context: Any,
+        target: str,
+        items: Sequence[Any],
+        concurrency: int,
+        sink: _LoopSink,
+        log: logging.Logger,
+    ) -> None:
+        self.context = context
+        self.target = target
+        self.items = items
+        self.concurrency = concurrency
+        self.sink = sink
+        self.log = log
+        self.pending: deque[int] = deque(range(len(items)))
+        self.workers: list[_Worker] = []
+        self.cancelled = threading.Event()
+        self.failure: str | None = None
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+        for worker in list(self.workers):
+            worker.stop(force=True)
+
+    def run(self) -> None:
+        try:
+            self._supervise()
+        finally:
+            force = self.cancelled.is_set() or self.failure is not None
+            for worker in self.workers:
+                worker.stop(force=force)
+            for worker in self.workers:
+                worker.reap(TERMINATE_GRACE)
+
+    def _supervise(self) -> None:
+        size = min(self.concurrency, len(self.items))
+        self.workers = [_Worker(self.context, self.target) for _ in range(size)]
+        while not self.cancelled.is_set() and (
+            self.pending or any(worker.outstanding for worker in self.workers)
+        ):
+            self._feed()
+            waitables: list[Any] = []
+            for worker in self.workers:
+                waitables.append(worker.conn)
+                waitables.append(worker.process.sentinel)
+            ready = set(wait(waitables, timeout=0.5))
+            results: ResultBatch = []
+            for worker in list(self.workers):
+                if worker.conn in ready or worker.process.sentinel in ready:
+                    self._drain(worker, results)
+                if self.failure is not None:
+                    return
+            self.sink.add(results)
+            if self.cancelled.is_set():
+                return
+            self._replace_dead()
+
+    def _feed(self) -> None:
+        live = [worker for worker in self.workers if worker.ready and not worker.dead]
+        if not live:
+            return
+        depth = 1 + min(MAX_PREFETCH - 1, len(self.pending) // (4 * len(live)))
+        for worker in live:
+            wanted = depth - len(worker.outstanding)
+            if wanted <= 0 or not self.pending:
+                continue
+            batch = [self.pending.popleft() for _ in range(min(wanted, len(self.pending)))]
+            try:
+                worker.conn.send([(index, self.items[index]) for index in batch])
+            except (OSError, ValueError):
+                self.pending.extendleft(reversed(batch))
+                continue
+            worker.outstanding.extend(batch)
+
+    def _drain(self, worker: _Worker, results: ResultBatch) -> None:
+        """Read what the worker sent; notice if it died."""
+        try:
+            while worker.conn.poll():
+                first, second = worker.conn.recv()
+                if first == "ready":
+                    worker.ready = True
+                elif first == "target_error":
+                    self.failure = second
+                    return
+                else:
+                    worker.outstanding.remove(first)
+                    results.append((first, second))
+        except (EOFError, OSError):
+            worker.dead = True
+        if not worker.dead and not worker.process.is_alive():
+            worker.dead = True
+        if worker.dead and not self.cancelled.is_set():
+            self._bury(worker, results)
+
+    def _bury(self, worker: _Worker, results: ResultBatch) -> None:
+        worker.process.join(TERMINATE_GRACE)
+        code = worker.process.exitcode
+        if worker.outstanding:
+            crashed = worker.outstanding.popleft()
+            self.log.warning(
+                "worker process %s exited (code %s) while running item %s",
+                worker.process.pid,
+                code,
+                crashed,
+            )
+            results.append(
+                (crashed, f"WorkerCrashed: the worker process exited (code {code}) on this item")
+            )
+            self.pending.extendleft(reversed(worker.outstanding))
+            worker.outstanding.clear()
+        elif not worker.ready:
+            self.failure = f"a worker process exited (code {code}) before it could start"
+
+    def _replace_dead(self) -> None:
+        for position, worker in enumerate(self.workers):
+            if worker.dead:
+                worker.reap(TERMINATE_GRACE)
+                self.workers[position] = _Worker(self.context, self.target)
+
+
+def default_mp_context() -> Any:
+    """``forkserver`` where it exists: cheap to start, and safe in a threaded server."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+class ProcessExecutor(ItemExecutor):
+    """Items run in worker processes owned by the job (``concurrency`` of them).
+
+    Unlike ``concurrent.futures.ProcessPoolExecutor``, a worker that crashes or is killed
+    costs only the item it was running (counted as an error); it is replaced and the job
+    goes on. Cancelling terminates the job's workers.
+    """
+
+    name = "process"
+
+    def __init__(self, log: logging.Logger | None = None, mp_context: Any = None) -> None:
+        super().__init__(log)
+        self.mp_context = mp_context or default_mp_context()
+        self._jobs: dict[str, _ProcessJob] = {}
+
+    async def run(
+        self,
+        job_id: str,
+        target: str,
+        items: Sequence[Any],
+        concurrency: int,
+        on_results: ResultSink,
+    ) -> None:
+        if not items:
+            return
+        sink = _LoopSink(asyncio.get_running_loop(), on_results)
+        job = _ProcessJob(self.mp_context, target, items, concurrency, sink, self.log)
+        self._jobs[job_id] = job
+        try:
+            await asyncio.to_thread(job.run)
+        finally:
+            self._jobs.pop(job_id, None)
+        if job.failure is not None and not job.cancelled.is_set():
+            raise TargetError(job.failure)
+
+    def cancel(self, job_id: str) -> None:
+        job = self._jobs.get(job_id)
+        if job is not None:
+            job.cancel()
+
+    async def shutdown(self) -> None:
+        for job in list(self._jobs.values()):
+            job.cancel()
+
+
+# ----- threads ---------------------------------------------------------------------------
+
+
+class _ThreadJob:
+    """``concurrency`` threads pulling items from one shared queue."""
+
+    def __init__(
+        self, function: Callable[[Any], Any], items: Sequence[Any], sink: _LoopSink
+    ) -> None:
+        self.function = function
+        self.items = items
+        self.sink = sink
+        self.next_index = 0
+        self.lock = threading.Lock()
+        self.cancelled = threading.Event()
+
+    def take(self) -> int | None:
+        with self.lock:
+            if self.cancelled.is_set() or self.next_index >= len(self.items):
+                return None
+            self.next_index += 1
+            return self.next_index - 1
+
+    def work(self) -> None:
+        while (index := self.take()) is not None:
+            error = None
+            try:
+                self.function(self.items[index])
+            except Exception as exc:
+                error = describe_error(exc)
+            self.sink.add([(index, error)])
+
+
+class ThreadExecutor(ItemExecutor):
+    """Items run in threads of the server process: no start-up cost, shared memory.
+
+    Suits I/O-bound targets. A running item cannot be stopped (Python threads cannot be
+    killed): cancelling only keeps new items from starting.
+    """
+
+    name = "thread"
+
+    def __init__(self, log: logging.Logger | None = None) -> None:
+        super().__init__(log)
+        self._jobs: dict[str, _ThreadJob] = {}
+
+    async def run(
+        self,
+        job_id: str,
+        target: str,
+        items: Sequence[Any],
+        concurrency: int,
+        on_results: ResultSink,
+    ) -> None:
+        if not items:
+            return
+        function = await asyncio.to_thread(load_target, target)
+        job = _ThreadJob(function, items, _LoopSink(asyncio.get_running_loop(), on_results))
+        self._jobs[job_id] = job
+        threads = [
+            threading.Thread(target=job.work, name=f"jupyter-progress-{job_id[:8]}", daemon=True)
+            for _ in range(min(concurrency, len(items)))
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            await asyncio.to_thread(_join_all, threads)
+        finally:
+            self._jobs.pop(job_id, None)
+
+    def cancel(self, job_id: str) -> None:
+        job = self._jobs.get(job_id)
+        if job is not None:
+            job.cancelled.set()
+
+    async def shutdown(self) -> None:
+        for job in list(self._jobs.values()):
+            job.cancelled.set()
+
+
+def _join_all(threads: list[threading.Thread]) -> None:
+    for thread in threads:
+        thread.join()
+
+
+# ----- Dask distributed -------------------------------------------------------------------
+
+
+class DaskExecutor(ItemExecutor):
+    """Items run as tasks on a Dask distributed cluster (``dask_address``).
+
+    The target is imported in the server and sent by reference, as ``client.map`` does,
+    so its package must be importable on the workers too. At most ``concurrency`` items
+    of a job are submitted at a time, so one job cannot flood a shared cluster; the
+    cluster's worker threads decide how many of those run at once. Cancelling cancels the
+    job's futures. A task lost with its worker (``KilledWorker``) counts as an error.
+    """
+
+    name = "dask"
+
+    def __init__(self, address: str | None = None, log: logging.Logger | None = None) -> None:
+        super().__init__(log)
+        self.address = address or None
+        self._client: Any = None
+        self._client_lock: asyncio.Lock | None = None
+        self._futures: dict[str, set[Any]] = {}
+        self._cancelled: set[str] = set()
+
+    async def client(self) -> Any:
+        """The one asynchronous ``distributed.Client`` of this server, made on first use."""
+        if self._client_lock is None:
+            self._client_lock = asyncio.Lock()
+        async with self._client_lock:
+            if self._client is None:
+                try:
+                    from distributed import Client
+                except ImportError:
+                    raise TargetError(
+                        "the dask executor needs the 'distributed' package "
+                        "(pip install 'jupyter-progress[dask]')"
+                    ) from None
+                self.log.info("connecting to the Dask scheduler at %s", self.address or "(local)")
+                self._client = await Client(self.address, asynchronous=True)
+        return self._client
+
+    async def run(
+        self,
+        job_id: str,
+        target: str,
+        items: Sequence[Any],
+        concurrency: int,
+        on_results: ResultSink,
+    ) -> None:
+        if not items:
+            return
+        from distributed import as_completed
+
+        function = await asyncio.to_thread(load_target, target)
+        client = await self.client()
+        futures: set[Any] = set()
+        self._futures[job_id] = futures
+        index_of: dict[Any, int] = {}
+        next_index = 0
+
+        def submit_one() -> Any:
+            nonlocal next_index
+            index = next_index
+            next_index += 1
+            future = client.submit(
+                function, items[index], pure=False, key=f"jupyter-progress-{job_id}-{index}"
+            )
+            index_of[future] = index
+            futures.add(future)
+            return future
+
+        try:
+            first = [submit_one() for _ in range(min(concurrency, len(items)))]
+            completed = as_completed(first, loop=client.loop)
+            async for done in completed:
+                if job_id in self._cancelled:
+                    break
+                batch = [done, *completed.next_batch(block=False)]
+                results: ResultBatch = []
+                for future in batch:
+                    futures.discard(future)
+                    error = None
+                    if future.status == "error":
+                        error = describe_error(await future.exception())
+                    elif future.status == "cancelled":
+                        error = "CancelledError: the cluster cancelled this item"
+                    results.append((index_of.pop(future), error))
+                    future.release()
+                on_results(results)
+                while next_index < len(items) and len(futures) < concurrency:
+                    completed.add(submit_one())
+        finally:
+            remaining = self._futures.pop(job_id, set())
+            self._cancelled.discard(job_id)
+            if remaining:
+                await client.cancel(list(remaining))
+
+    def cancel(self, job_id: str) -> None:
+        futures = self._futures.get(job_id)
+        if futures is None:
+            return
+        self._cancelled.add(job_id)
+        if futures and self._client is not None:
+            task = asyncio.ensure_future(self._client.cancel(list(futures)))
+            task.add_done_callback(_log_failure(self.log, "cancel Dask futures"))
+
+    async def shutdown(self) -> None:
+        for job_id in list(self._futures):
+            self._cancelled.add(job_id)
+        if self._client is not None:
+            client, self._client = self._client, None
+            try:
+                await client.close()
+            except Exception:
+                self.log.exception("could not close the Dask client")
+
+
+def _log_failure(log: logging.Logger, what: str) -> Callable[[asyncio.Future[Any]], None]:
+    def check(future: asyncio.Future[Any]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            log.warning("could not %s: %s", what, future.exception())
+
+    return check
+
+
+def make_executor(kind: str, *, dask_address: str | None, log: logging.Logger) -> ItemExecutor:
+    """The executor named by configuration (``process``, ``thread`` or ``dask``)."""
+    if kind == "process":
+        return ProcessExecutor(log)
+    if kind == "thread":
+        return ThreadExecutor(log)
+    if kind == "dask":
+        return DaskExecutor(dask_address, log)
+    raise ValueError(f"unknown executor {kind!r}; one of process, thread, dask")

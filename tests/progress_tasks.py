@@ -1,0 +1,51 @@
+"""Importable targets for server-run ``python`` jobs in the tests (and the benchmarks).
+
+The test server imports this module by name (``progress_tasks:…``): ``tests/`` is on its
+``sys.path`` (pytest puts it there; subprocess servers get it through ``PYTHONPATH``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+
+def square(item: int) -> int:
+    return item * item
+
+
+def fail_on_odd(item: int) -> int:
+    """Odd items raise: the job must count them as errors and go on."""
+    if item % 2:
+        raise ValueError(f"odd item {item}")
+    return item
+
+
+def die_on(item: dict[str, Any]) -> int:
+    """Kills its own worker process on the item marked ``die`` (once: a marker file)."""
+    if item.get("die"):
+        marker = Path(item["marker"])
+        if not marker.exists():
+            marker.write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)
+    return item["n"]
+
+
+def wait_for_file(item: dict[str, Any]) -> int:
+    """Blocks until ``item['release']`` exists (or 60 s): lets a test hold items running."""
+    started = Path(item["started"])
+    started.parent.mkdir(parents=True, exist_ok=True)
+    (started.parent / f"{started.name}.{item['n']}").write_text(str(os.getpid()))
+    release = Path(item["release"])
+    deadline = time.monotonic() + 60
+    while not release.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return item["n"]
+
+
+def sleep(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
