@@ -89,9 +89,7 @@ class EventBroker:
 
     @property
     def subscriber_count(self) -> int:
-        return len(self._everything) + len(
-            {sub for subs in self._by_job.values() for sub in subs}
-        )
+        return len(self._everything) + len({sub for subs in self._by_job.values() for sub in subs})
 
     def subscribe(self, job_ids: Iterable[str] | None = None) -> Subscriber:
         wanted = frozenset(job_ids) if job_ids else None

@@ -22,7 +22,7 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,9 +104,9 @@ def find_server(
     """The server to report to, or ``None`` (see the module docstring for the order)."""
     url = url or os.environ.get("JUPYTER_PROGRESS_URL")
     if url:
-        return ServerInfo(url, token if token is not None else os.environ.get(
-            "JUPYTER_PROGRESS_TOKEN", ""
-        ))
+        return ServerInfo(
+            url, token if token is not None else os.environ.get("JUPYTER_PROGRESS_TOKEN", "")
+        )
     try:
         servers = running_servers(runtime_dir)
     except Exception:
@@ -250,8 +250,13 @@ class ProgressClient:
         *,
         last_event_id: int | None = None,
         reconnect: bool = True,
+        on_open: Callable[[], Any] | None = None,
     ) -> Iterator[StreamEvent]:
-        """Events as they come; reconnects and resumes after a drop, until closed."""
+        """Events as they come; reconnects and resumes after a drop, until closed.
+
+        ``on_open()`` is called each time the stream is open (subscribed on the server,
+        before its first event), so a caller can create a job without missing an event.
+        """
         failures = 0
         timeout = httpx.Timeout(10.0, read=STREAM_READ_TIMEOUT)
         while True:
@@ -262,6 +267,8 @@ class ProgressClient:
                         resp.read()
                         _raise_for_status(resp)
                     failures = 0
+                    if on_open is not None:
+                        on_open()
                     parser = SSEParser()
                     for line in resp.iter_lines():
                         event = parser.feed(line)
@@ -334,6 +341,7 @@ class AsyncProgressClient:
         *,
         last_event_id: int | None = None,
         reconnect: bool = True,
+        on_open: Callable[[], Any] | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """Events as they come; reconnects and resumes after a drop, until closed."""
         failures = 0
@@ -348,6 +356,8 @@ class AsyncProgressClient:
                         await resp.aread()
                         _raise_for_status(resp)
                     failures = 0
+                    if on_open is not None:
+                        on_open()
                     parser = SSEParser()
                     async for line in resp.aiter_lines():
                         event = parser.feed(line)

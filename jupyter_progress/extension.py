@@ -61,9 +61,7 @@ class JupyterProgress(ExtensionApp):
         help="Pending bytes per stream reader before its queue collapses to the latest "
         "state per job.",
     ).tag(config=True)
-    max_concurrency = Int(
-        32, help="Upper bound on a python job's 'concurrency'."
-    ).tag(config=True)
+    max_concurrency = Int(32, help="Upper bound on a python job's 'concurrency'.").tag(config=True)
 
     executor = CaselessStrEnum(
         ["process", "thread", "dask"],

@@ -182,8 +182,7 @@ class JobManager:
             frames = [
                 event.frame
                 for event in self._recent
-                if event.event_id > last_event_id
-                and (job_ids is None or event.job_id in job_ids)
+                if event.event_id > last_event_id and (job_ids is None or event.job_id in job_ids)
             ]
             return frames, self._last_event_id
         snapshot_id = self._last_event_id
@@ -350,7 +349,9 @@ class JobManager:
         event_id = self._next_event_id()
         payload = {"type": "job_updated", "data": job.to_dict()}
         self.store.mark_dirty(job)
-        self._publish(Event(event_id, job.job_id, format_json_event(event_id, "job_updated", payload)))
+        self._publish(
+            Event(event_id, job.job_id, format_json_event(event_id, "job_updated", payload))
+        )
         if durable:
             self._flush()
 
@@ -367,4 +368,3 @@ class JobManager:
             self._evicted_up_to = self._recent.popleft().event_id
         self._recent.append(event)
         self._last_event_id = max(self._last_event_id, event.event_id)
-

@@ -373,7 +373,7 @@ def parse_job_spec(body: Any, *, max_concurrency: int) -> JobSpec:
             raise InvalidRequest(f"parameter name {key!r} is not a Python identifier")
     timeout = body.get("timeout")
     if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
     ):
         raise InvalidRequest("'timeout' must be a positive number of seconds per cell")
     return JobSpec(

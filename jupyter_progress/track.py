@@ -180,7 +180,7 @@ def _in_kernel() -> bool:
     return ip is not None and getattr(ip, "kernel", None) is not None
 
 
-class track(Generic[T]):  # noqa: N801 - named like tqdm, used like a function
+class track(Generic[T]):
     """Iterate like ``tqdm``, with the progress kept and broadcast by the Jupyter server.
 
     ``for x in track(items, name="convert"): ...`` counts each item as a success. For
@@ -479,7 +479,8 @@ class track(Generic[T]):  # noqa: N801 - named like tqdm, used like a function
     @property
     def reported(self) -> bool:
         """Whether the server has the job (False: no server, or it was unreachable)."""
-        return self._reporter is not None and self._reporter.reachable
+        reporter = self._reporter
+        return reporter is not None and reporter.reachable and reporter.last_job is not None
 
     def __repr__(self) -> str:
         job = self.as_job()

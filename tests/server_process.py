@@ -97,4 +97,6 @@ class ServerProcess:
                 self.kill()
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.api_url, headers=self.headers, timeout=10, trust_env=False)
+        return httpx.Client(
+            base_url=self.api_url, headers=self.headers, timeout=10, trust_env=False
+        )

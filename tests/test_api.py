@@ -152,9 +152,7 @@ async def test_client_chosen_job_id_is_accepted_once(api: httpx.AsyncClient) -> 
         '{"kind": "notebook", "path": "a.ipynb", "parameters": {"not an id": 1}}',
     ],
 )
-async def test_bad_create_bodies_are_400_with_a_message(
-    api: httpx.AsyncClient, body: str
-) -> None:
+async def test_bad_create_bodies_are_400_with_a_message(api: httpx.AsyncClient, body: str) -> None:
     response = await api.post("jobs", content=body)
     assert response.status_code == 400, response.text
     assert response.json()["message"]
@@ -247,9 +245,7 @@ async def test_cookie_without_xsrf_is_refused_on_mutating_requests(
         assert browser.cookies, "a ?token= GET sets the login cookie"
         reading = await browser.get("jobs")
         assert reading.status_code == 200
-        response = await browser.request(
-            method, path.format(id=job["job_id"]), json={"success": 1}
-        )
+        response = await browser.request(method, path.format(id=job["job_id"]), json={"success": 1})
         assert response.status_code == 403
         xsrf = browser.cookies.get("_xsrf")
         if xsrf:
