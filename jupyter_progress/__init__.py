@@ -37,7 +37,11 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         module_name, attribute = _LAZY[name]
-        return getattr(importlib.import_module(module_name), attribute)
+        value = getattr(importlib.import_module(module_name), attribute)
+        # Importing jupyter_progress.track binds the submodule as this package's `track`
+        # attribute; rebind the name so `from jupyter_progress import track` is the function.
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'jupyter_progress' has no attribute {name!r}")
 
 
