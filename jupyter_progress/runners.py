@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import InvalidRequest
+from .exceptions import InvalidRequest, JobNotFound
 from .executors import ItemExecutor, ResultBatch, TargetError, describe_error, make_executor
 from .models import JobKind, JobStatus
 
@@ -99,7 +99,10 @@ class PythonRunner:
                 job_id, JobStatus.FAILED, f"the executor failed: {describe_error(error)}"
             )
             return
-        job = manager.get(job_id)
+        try:
+            job = manager.get(job_id)
+        except JobNotFound:  # cancelled and deleted meanwhile
+            return
         summary = f"{job.success} succeeded, {job.errors} failed"
         manager.job_finished(job_id, JobStatus.COMPLETED, summary)
 
@@ -283,9 +286,12 @@ class _NotebookRun:
                 self._post(self.manager.job_finished, self.job_id, status, message)
 
     def _started(self, total: int) -> None:
-        job = self.manager.jobs_matching([self.job_id])
-        if job and not job[0].is_final:
-            job[0].total = total
+        try:
+            job = self.manager.get(self.job_id)
+        except JobNotFound:
+            return
+        if not job.is_final:
+            job.total = total
         self.manager.job_started(self.job_id)
 
 
