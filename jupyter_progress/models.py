@@ -320,7 +320,7 @@ def parse_job_spec(body: Any, *, max_concurrency: int) -> JobSpec:
     """Validate a create request for any kind; the kind's runner checks the rest."""
     body = _require_object(body)
     kind_text = body.get("kind", JobKind.REPORTED.value)
-    if kind_text not in {k.value for k in JobKind}:
+    if not isinstance(kind_text, str) or kind_text not in {k.value for k in JobKind}:
         raise InvalidRequest("'kind' must be one of reported, python, notebook")
     kind = JobKind(kind_text)
     job_id = body.get("job_id")
