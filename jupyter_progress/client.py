@@ -63,6 +63,11 @@ class ServerInfo:
         return self.url.rstrip("/") + "/" + API_PATH
 
     @property
+    def verify_tls(self) -> bool:
+        """Certificates matter only over https; skipping their loading saves ~80 ms."""
+        return self.url.startswith("https:")
+
+    @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"token {self.token}"} if self.token else {}
 
@@ -211,6 +216,7 @@ class ProgressClient:
             timeout=timeout,
             transport=transport,
             trust_env=False,
+            verify=self.server.verify_tls,
         )
 
     def __enter__(self) -> ProgressClient:
@@ -302,6 +308,7 @@ class AsyncProgressClient:
             timeout=timeout,
             transport=transport,
             trust_env=False,
+            verify=self.server.verify_tls,
         )
 
     async def __aenter__(self) -> AsyncProgressClient:
