@@ -15,11 +15,21 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .client import ProgressAPIError, ProgressClient, ProgressClientError, ServerInfo, find_server
+import httpx
+
+from .client import (
+    RECONNECT_DELAYS,
+    ProgressAPIError,
+    ProgressClient,
+    ProgressClientError,
+    ServerInfo,
+    find_server,
+)
 
 __all__ = ["Job", "JobFailed", "run_notebook", "run_notebook_async", "submit", "submit_async"]
 
@@ -72,6 +82,7 @@ class Job:
         self._stream_error: BaseException | None = None
         self._stream_ready = _stream_ready or threading.Event()
         self._thread: threading.Thread | None = None
+        self._stream_client: ProgressClient | None = None
         if self._data.get("status") in FINAL_STATUSES:
             self._final.set()
 
@@ -97,15 +108,24 @@ class Job:
         """Open the job's stream first, then create it: no event is missed, not even one."""
         job_id = uuid.uuid4().hex
         job = cls(job_id, server=_server(url, token), on_progress=on_progress)
+        job._check_server()
         job._follow()
         if not job._stream_ready.wait(STREAM_OPEN_TIMEOUT):
             log.debug("the event stream for job %s is slow to open", job_id)
         try:
             job._apply(job._client.create_job(job_id=job_id, **body))
         except BaseException:
-            job._final.set()  # the stream thread stops at its next event or timeout
+            job._stop_stream()
             raise
         return job
+
+    def _check_server(self) -> None:
+        """Fail fast (unreachable server, bad token) before a stream thread is started."""
+        try:
+            self._client.get_job(self.job_id)
+        except ProgressAPIError as error:
+            if error.status != 404:
+                raise
 
     # ----- state -------------------------------------------------------------------------
 
@@ -141,7 +161,8 @@ class Job:
 
     @property
     def done(self) -> bool:
-        return self._final.is_set()
+        """The job is final (completed, failed or cancelled)."""
+        return self.status in FINAL_STATUSES
 
     def refresh(self) -> Job:
         """Ask the server now (the stream keeps the handle current without this)."""
@@ -217,23 +238,49 @@ class Job:
         self._thread.start()
 
     def _stream(self) -> None:
-        client = ProgressClient(self.server)
+        """Follow the job's events until it is final; resume after a dropped connection."""
+        client = self._stream_client = ProgressClient(self.server)
+        last_event_id: int | None = None
+        failures = 0
         try:
-            events = client.events([self.job_id], on_open=self._stream_ready.set)
-            for event in events:
-                if event.type == "job_removed":
-                    self._finish_stream()
-                elif event.type == "job_updated" and event.data.get("job_id") == self.job_id:
-                    self._apply(event.data, notify=True)
-                if self._final.is_set():
-                    break
+            while not self._final.is_set():
+                try:
+                    events = client.events(
+                        [self.job_id],
+                        last_event_id=last_event_id,
+                        reconnect=False,
+                        on_open=self._stream_ready.set,
+                    )
+                    for event in events:
+                        failures = 0
+                        last_event_id = event.event_id or last_event_id
+                        if event.type == "job_removed":
+                            self._finish_stream()
+                        elif event.data.get("job_id") == self.job_id:
+                            self._apply(event.data, notify=True)
+                        if self._final.is_set():
+                            return
+                except (httpx.TransportError, httpx.DecodingError) as error:
+                    if self._final.is_set():
+                        return
+                    log.debug("job %s: event stream dropped (%s); reconnecting", self.job_id, error)
+                time.sleep(RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)])
+                failures += 1
         except Exception as error:
-            log.warning("jupyter-progress: lost the event stream of job %s: %s", self.job_id, error)
-            self._stream_error = error
-            self._finish_stream()
+            if not self._final.is_set():
+                log.warning("jupyter-progress: lost the events of job %s: %s", self.job_id, error)
+                self._stream_error = error
+                self._finish_stream()
         finally:
             self._stream_ready.set()
             client.close()
+
+    def _stop_stream(self) -> None:
+        """Stop following (the job was never created): end the stream thread now."""
+        self._final.set()
+        if self._stream_client is not None:
+            with contextlib.suppress(Exception):
+                self._stream_client.close()
 
     def _check_stream(self) -> None:
         if self._stream_error is not None and self.status not in FINAL_STATUSES:
