@@ -33,7 +33,7 @@ class Subscriber:
         self.coalesced = 0
         self._pending: deque[Event] = deque()
         self._pending_bytes = 0
-        self._wakeup = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
 
     @property
     def pending_bytes(self) -> int:
@@ -46,7 +46,12 @@ class Subscriber:
         self._pending_bytes += len(event.frame)
         if self._pending_bytes > self.max_pending_bytes:
             self._collapse()
-        self._wakeup.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _collapse(self) -> None:
         """Keep only the newest event of each job, in the order they happened."""
@@ -63,16 +68,25 @@ class Subscriber:
         self.closed = True
         self._pending.clear()
         self._pending_bytes = 0
-        self._wakeup.set()
+        self._wake()
 
     async def next_batch(self, timeout: float) -> list[Event] | None:
-        """Everything pending, or ``None`` after ``timeout`` seconds of silence."""
+        """Everything pending, or ``None`` after ``timeout`` seconds of silence.
+
+        A bare future and one timer per wait (no task, unlike ``asyncio.wait_for``):
+        with a thousand readers, every wake-up counts.
+        """
         if not self._pending and not self.closed:
+            loop = asyncio.get_running_loop()
+            self._waiter = waiter = loop.create_future()
+            timer = loop.call_later(timeout, self._wake)
             try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
-            except asyncio.TimeoutError:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+            if not self._pending:
                 return None
-        self._wakeup.clear()
         batch = list(self._pending)
         self._pending.clear()
         self._pending_bytes = 0

@@ -216,7 +216,9 @@ class EventsHandler(ProgressHandler):
 
     async def _flush(self) -> None:
         """A flush that a reader who stopped reading cannot hold forever."""
-        await asyncio.wait_for(self.flush(), timeout=self.app.send_timeout)
+        flushed = self.flush()
+        if not flushed.done():  # usually done at once: the socket took it all
+            await asyncio.wait_for(flushed, timeout=self.app.send_timeout)
 
     def on_connection_close(self) -> None:
         if self._subscriber is not None:

@@ -1,0 +1,152 @@
+"""P2/P3: delay from a progress report (POST) to its event on every subscriber.
+
+Run: ``.venv/bin/python benchmarks/bench_latency.py [--subscribers 100] [--jobs 1]
+[--rate 20] [--seconds 10]``. Subscribers are raw asyncio HTTP connections in this
+process (so the reader is cheap); each report carries its send time in ``message``.
+With ``--jobs 50 --subscribers 1000 --rate 10`` every subscriber is filtered to one of
+50 jobs that each update at 10 Hz (P3); the server's CPU use is read from /proc.
+Printed beside: what 500 ms polling would give (mean staleness 250 ms) and Dask's
+100 ms push cadence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import time
+from urllib.parse import urlsplit
+
+import httpx
+from _server import start_server
+
+MARKER = b'"message":"t='
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+async def subscriber(
+    host: str, port: int, path: str, token: str, delays: list[float], ready: asyncio.Event
+) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: token {token}\r\n\r\n".encode()
+    )
+    await writer.drain()
+    ready.set()
+    try:
+        while True:
+            line = await reader.readline()
+            if not line:
+                return
+            if line.startswith(b"data: "):
+                now = time.time_ns()
+                start = line.find(MARKER)
+                if start >= 0:
+                    start += len(MARKER)
+                    sent = int(line[start : line.index(b'"', start)])
+                    delays.append((now - sent) / 1e6)
+    finally:
+        writer.close()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+async def run(args: argparse.Namespace) -> None:
+    server = start_server()
+    url = urlsplit(server.api_url)
+    try:
+        async with httpx.AsyncClient(
+            base_url=server.api_url, headers=server.headers, trust_env=False, timeout=30
+        ) as http:
+            jobs = []
+            for index in range(args.jobs):
+                job = await http.post("jobs", json={"name": f"bench {index}", "total": None})
+                jobs.append(job.json()["job_id"])
+            delays: list[float] = []
+            tasks = []
+            for index in range(args.subscribers):
+                job_id = jobs[index % len(jobs)]
+                path = f"{url.path}events?job={job_id}" if args.jobs > 1 else f"{url.path}events"
+                ready = asyncio.Event()
+                tasks.append(
+                    asyncio.create_task(
+                        subscriber(url.hostname, url.port, path, server.token, delays, ready)
+                    )
+                )
+                await ready.wait()
+            await asyncio.sleep(1.0)
+            idle_rss = rss_kb(server.process.pid)
+            delays.clear()
+            cpu_before, wall_before = cpu_seconds(server.process.pid), time.monotonic()
+            reports = 0
+            period = 1.0 / args.rate
+            end = time.monotonic() + args.seconds
+            success = 0
+            while time.monotonic() < end:
+                tick = time.monotonic()
+                success += 1
+                for job_id in jobs:
+                    body = {"success": success, "message": f"t={time.time_ns()}"}
+                    response = await http.post(f"jobs/{job_id}/progress", json=body)
+                    response.raise_for_status()
+                    reports += 1
+                await asyncio.sleep(max(0.0, period - (time.monotonic() - tick)))
+            await asyncio.sleep(1.0)
+            cpu = (cpu_seconds(server.process.pid) - cpu_before) / (time.monotonic() - wall_before)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        server.stop()
+    expected = reports * (args.subscribers if args.jobs == 1 else args.subscribers / args.jobs)
+    print(
+        f"{args.subscribers} subscribers, {args.jobs} job(s) at {args.rate} Hz for "
+        f"{args.seconds} s: {reports} reports, {len(delays)} of {int(expected)} events received"
+    )
+    print(
+        f"{'push (this server)':28} p50 {percentile(delays, 50):7.1f} ms   "
+        f"p99 {percentile(delays, 99):7.1f} ms   mean {statistics.mean(delays):7.1f} ms"
+    )
+    print(
+        f"{'500 ms polling (model)':28} p50 {250.0:7.1f} ms   p99 {495.0:7.1f} ms   "
+        f"mean {250.0:7.1f} ms"
+    )
+    print(
+        f"{'Dask 100 ms cadence (model)':28} p50 {50.0:7.1f} ms   p99 {99.0:7.1f} ms   "
+        f"mean {50.0:7.1f} ms"
+    )
+    print(f"ratio of mean staleness, polling / push: {250.0 / statistics.mean(delays):.0f}x")
+    print(
+        f"server CPU while updating: {cpu:.2f} cores; server RSS with idle subscribers "
+        f"{idle_rss} KB"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--subscribers", type=int, default=100)
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--rate", type=float, default=20.0, help="reports per second per job")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
