@@ -43,7 +43,8 @@ async def subscriber(
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     writer.write(
-        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: token {token}\r\n\r\n".encode()
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Authorization: token {token}\r\n\r\n".encode()
     )
     await writer.drain()
     ready.set()
@@ -73,7 +74,11 @@ async def run(args: argparse.Namespace) -> None:
     url = urlsplit(server.api_url)
     try:
         async with httpx.AsyncClient(
-            base_url=server.api_url, headers=server.headers, trust_env=False, timeout=30
+            base_url=server.api_url,
+            headers=server.headers,
+            trust_env=False,
+            timeout=30,
+            limits=httpx.Limits(max_connections=64),
         ) as http:
             jobs = []
             for index in range(args.jobs):
@@ -102,11 +107,14 @@ async def run(args: argparse.Namespace) -> None:
             while time.monotonic() < end:
                 tick = time.monotonic()
                 success += 1
-                for job_id in jobs:
-                    body = {"success": success, "message": f"t={time.time_ns()}"}
+
+                async def send(job_id: str, count: int = success) -> None:
+                    body = {"success": count, "message": f"t={time.time_ns()}"}
                     response = await http.post(f"jobs/{job_id}/progress", json=body)
                     response.raise_for_status()
-                    reports += 1
+
+                await asyncio.gather(*(send(job_id) for job_id in jobs))
+                reports += len(jobs)
                 await asyncio.sleep(max(0.0, period - (time.monotonic() - tick)))
             await asyncio.sleep(1.0)
             cpu = (cpu_seconds(server.process.pid) - cpu_before) / (time.monotonic() - wall_before)

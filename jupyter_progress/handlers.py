@@ -186,6 +186,9 @@ class EventsHandler(ProgressHandler):
         self.set_header("Cache-Control", "no-cache, no-store, no-transform")
         self.set_header("X-Accel-Buffering", "no")
         self.set_header("Connection", "keep-alive")
+        # Small frames must leave at once: without this, Nagle's algorithm holds a frame
+        # until the reader's delayed ACK of the previous one (up to 40 ms).
+        self.request.connection.stream.set_nodelay(True)  # type: ignore[attr-defined]
         subscriber = self._subscriber = broker.subscribe(job_ids)
         try:
             frames, sent_up_to = self.manager.initial_frames(job_ids, last_event_id)
