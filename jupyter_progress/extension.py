@@ -125,6 +125,7 @@ class JupyterProgress(ExtensionApp):
         )
 
     def job_url(self, job_id: str) -> str:
+        assert self.serverapp is not None
         return url_path_join(self.serverapp.base_url, API_PREFIX, "jobs", job_id)
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
@@ -135,4 +136,5 @@ class JupyterProgress(ExtensionApp):
 
     @property
     def root_dir(self) -> str:
+        assert self.serverapp is not None
         return os.path.abspath(os.path.expanduser(self.serverapp.root_dir))

@@ -75,14 +75,14 @@ class ProgressHandler(APIHandler):
     def manager(self) -> JobManager:
         return self.app.manager
 
-    def prepare(self) -> Any:
+    async def prepare(self) -> None:  # type: ignore[override]
         limit = self.app.max_body_bytes
         declared = self.request.headers.get("Content-Length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise web.HTTPError(413, f"the request body is larger than {limit} bytes")
         if len(self.request.body or b"") > limit:
             raise web.HTTPError(413, f"the request body is larger than {limit} bytes")
-        return super().prepare()
+        await super().prepare()
 
     def json_body(self) -> Any:
         if not self.request.body:
@@ -107,7 +107,7 @@ class JobsHandler(ProgressHandler):
     @maps_domain_errors
     def get(self) -> None:
         status = parse_status_filter(self.get_query_argument("status", None))
-        self.write_json({"jobs": [job.to_dict() for job in self.manager.list(status)]})
+        self.write_json({"jobs": [job.to_dict() for job in self.manager.list_jobs(status)]})
 
     @web.authenticated
     @authorized
@@ -188,7 +188,7 @@ class EventsHandler(ProgressHandler):
         self.set_header("Connection", "keep-alive")
         # Small frames must leave at once: without this, Nagle's algorithm holds a frame
         # until the reader's delayed ACK of the previous one (up to 40 ms).
-        self.request.connection.stream.set_nodelay(True)  # type: ignore[attr-defined]
+        self.request.connection.stream.set_nodelay(True)  # type: ignore[union-attr]
         subscriber = self._subscriber = broker.subscribe(job_ids)
         try:
             frames, sent_up_to = self.manager.initial_frames(job_ids, last_event_id)

@@ -158,7 +158,7 @@ class JobManager:
         except KeyError:
             raise JobNotFound(job_id) from None
 
-    def list(self, status: JobStatus | None = None) -> list[Job]:
+    def list_jobs(self, status: JobStatus | None = None) -> list[Job]:
         """Newest first."""
         jobs = [job for job in self._jobs.values() if status is None or job.status is status]
         jobs.sort(key=lambda job: job.created_at, reverse=True)
