@@ -188,7 +188,8 @@ class EventsHandler(ProgressHandler):
         self.set_header("Connection", "keep-alive")
         # Small frames must leave at once: without this, Nagle's algorithm holds a frame
         # until the reader's delayed ACK of the previous one (up to 40 ms).
-        self.request.connection.stream.set_nodelay(True)  # type: ignore[union-attr]
+        stream = self.request.connection.stream  # type: ignore[union-attr]
+        stream.set_nodelay(True)
         subscriber = self._subscriber = broker.subscribe(job_ids)
         try:
             frames, sent_up_to = self.manager.initial_frames(job_ids, last_event_id)
@@ -209,13 +210,17 @@ class EventsHandler(ProgressHandler):
                     sent_up_to = batch[-1].event_id
                     self.write(b"".join(fresh))
                 await self._flush()
-        except (StreamClosedError, asyncio.TimeoutError):
-            self.log.debug("event stream reader left or stalled")
+        except StreamClosedError:
+            self.log.debug("an event stream reader left")
+        except asyncio.TimeoutError:
+            # The reader stopped reading: drop it rather than buffer for it.
+            self.log.info("dropping an event stream reader that stalled")
+            stream.close()
         finally:
             broker.unsubscribe(subscriber)
             self._subscriber = None
-        if not self.request.connection.stream.closed():  # type: ignore[union-attr]
-            self.finish()
+        if not stream.closed():
+            self.finish()  # the server is stopping: end the response cleanly
 
     async def _flush(self) -> None:
         """A flush that a reader who stopped reading cannot hold forever."""
