@@ -15,7 +15,7 @@ from _server import start_server
 from tqdm import tqdm
 
 from jupyter_progress.client import ServerInfo
-from jupyter_progress.track import track
+from jupyter_progress.tracking import track
 
 
 def per_item_ns(run: object, items: int, repeats: int) -> float:

@@ -22,8 +22,8 @@ __all__ = [
 ]
 
 _LAZY = {
-    "track": ("jupyter_progress.track", "track"),
-    "JobCancelled": ("jupyter_progress.track", "JobCancelled"),
+    "track": ("jupyter_progress.tracking", "track"),
+    "JobCancelled": ("jupyter_progress.tracking", "JobCancelled"),
     "Job": ("jupyter_progress.jobs", "Job"),
     "submit": ("jupyter_progress.jobs", "submit"),
     "run_notebook": ("jupyter_progress.jobs", "run_notebook"),
@@ -38,9 +38,7 @@ def __getattr__(name: str) -> Any:
 
         module_name, attribute = _LAZY[name]
         value = getattr(importlib.import_module(module_name), attribute)
-        # Importing jupyter_progress.track binds the submodule as this package's `track`
-        # attribute; rebind the name so `from jupyter_progress import track` is the function.
-        globals()[name] = value
+        globals()[name] = value  # resolve once
         return value
     raise AttributeError(f"module 'jupyter_progress' has no attribute {name!r}")
 

@@ -17,7 +17,7 @@ import pytest
 from server_process import ServerProcess
 
 from jupyter_progress.client import ProgressClient, ServerInfo, SSEParser, find_server
-from jupyter_progress.track import JobCancelled, track
+from jupyter_progress.tracking import JobCancelled, track
 
 
 @pytest.fixture(scope="module")

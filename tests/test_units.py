@@ -136,3 +136,13 @@ def test_job_record_round_trips(tmp_path: Path) -> None:
     job.add_error_sample("x", "ValueError: y")
     job.details = {"target": "m:f"}
     assert Job.from_record(job.to_record()).to_dict(now=1.0) == job.to_dict(now=1.0)
+
+
+def test_public_names_are_the_functions_whatever_was_imported_first() -> None:
+    import jupyter_progress
+    import jupyter_progress.tracking
+    from jupyter_progress import JobCancelled, track
+
+    assert callable(track) and track.__name__ == "track"
+    assert issubclass(JobCancelled, Exception)
+    assert jupyter_progress.track is track
