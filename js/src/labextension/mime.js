@@ -138,6 +138,10 @@ export class JobRenderer extends Widget {
       this._view.setNotice(NO_SERVER_NOTICE);
       return;
     }
+    // The stream is usually open already (the status bar follows every job): paint the
+    // server's state in the first frame rather than the saved one.
+    this._live = stream.jobs.get(jobId) ?? null;
+    this._unknown = stream.removed.has(jobId);
     this._cleanups.push(
       stream.subscribeJob(jobId, (job) => {
         this._live = job;

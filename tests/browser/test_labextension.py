@@ -1,0 +1,524 @@
+"""The JupyterLab extension in a real browser against a real ``jupyter lab``: the kernel-free
+MIME renderer, the Jobs side panel and the status-bar item.
+
+Run: ``.venv/bin/pytest tests/browser/test_labextension.py --basetemp=.pytest-tmp/labext -x -q``
+(add ``-s`` to see the measured figures). The server of this module runs with the lab
+extension enabled (``lab_extension_enabled``), unlike the anywidget tests' server.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+LabServer = Any  # the lab_server fixture (see conftest.py)
+MIME = "application/vnd.jupyter-progress.job+json"
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+JOBS_REQUEST = re.compile(r"/jupyter-progress/api/jobs")
+EVENTS_REQUEST = re.compile(r"/jupyter-progress/api/events")
+RENDERED = ".jp-OutputArea .jp-progress-renderer .jp-progress-widget"
+PANEL = "#jupyter-progress-jobs .jp-progress-jobs-panel"
+STATUS = ".jp-progress-status"
+
+# Every EventSource the page opens, and whether it is still open, from the first script on.
+COUNT_EVENT_SOURCES = """
+(() => {
+  const Native = window.EventSource;
+  window.__eventSources = [];
+  window.EventSource = class extends Native {
+    constructor(...args) {
+      super(...args);
+      const entry = {url: String(args[0]), open: true};
+      window.__eventSources.push(entry);
+      const close = this.close.bind(this);
+      this.close = () => { entry.open = false; close(); };
+    }
+  };
+})();
+"""
+
+# The renderer's bar values over time (performance.now(), i.e. ms since navigation start).
+SAMPLE_RENDERED_BARS = """
+(() => {
+  window.__renderedBars = [];
+  let last = null;
+  const sample = () => {
+    const bar = document.querySelector(
+      '.jp-OutputArea .jp-progress-renderer .jp-progress-widget [role=progressbar]');
+    const value = bar ? Number(bar.getAttribute('aria-valuenow')) : null;
+    if (value !== last) {
+      last = value;
+      window.__renderedBars.push([performance.now(), value]);
+    }
+    requestAnimationFrame(sample);
+  };
+  requestAnimationFrame(sample);
+})();
+"""
+
+
+@pytest.fixture(scope="module")
+def lab_extension_enabled() -> bool:
+    return True
+
+
+class Requests:
+    """The page's requests to the progress API."""
+
+    def __init__(self, page: Any) -> None:
+        self.seen: list[tuple[float, str]] = []
+        page.on("request", lambda request: self.seen.append((time.monotonic(), request.url)))
+
+    def jobs(self, since: float = 0.0) -> list[str]:
+        return [url for at, url in self.seen if at >= since and JOBS_REQUEST.search(url)]
+
+    def events(self, since: float = 0.0) -> list[str]:
+        return [url for at, url in self.seen if at >= since and EVENTS_REQUEST.search(url)]
+
+
+def job_output(job_id: str, job: dict[str, Any] | None) -> dict[str, Any]:
+    """A saved output as `JobProgress` leaves it (minus the widget view)."""
+    return {
+        "output_type": "display_data",
+        "data": {MIME: {"job_id": job_id, "job": job}, "text/plain": f"job {job_id}"},
+        "metadata": {},
+    }
+
+
+def write_notebook_with_outputs(
+    server: LabServer, outputs: list[list[dict[str, Any]]], name: str | None = None
+) -> str:
+    """A saved notebook whose cells already hold outputs (no kernel needed to show them)."""
+    name = name or f"saved-{uuid.uuid4().hex[:8]}.ipynb"
+    cells = [
+        {
+            "cell_type": "code",
+            "execution_count": index + 1,
+            "id": uuid.uuid4().hex[:8],
+            "metadata": {},
+            "outputs": cell_outputs,
+            "source": f"# cell {index + 1}",
+        }
+        for index, cell_outputs in enumerate(outputs)
+    ]
+    notebook = {
+        "cells": cells,
+        "metadata": {
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (server.root / name).write_text(json.dumps(notebook))
+    return name
+
+
+def open_notebook(page: Any, url: str, *, kernel: bool = True) -> None:
+    """Open a notebook; with ``kernel``, wait until its kernel is truly ready (RECIPES.md)."""
+    page.goto(url)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    if not kernel:
+        return
+    page.wait_for_function(
+        """() => {
+            const name = document.querySelector('.jp-KernelName, .jp-Toolbar-kernelName');
+            const idle = document.querySelector(
+                '.jp-Notebook-ExecutionIndicator[data-status="idle"]');
+            return name && !/no kernel/i.test(name.textContent) && idle;
+        }""",
+        timeout=60_000,
+    )
+
+
+def run_all(page: Any) -> None:
+    """Run every cell; retry while the kernel was not really ready yet."""
+    for _ in range(5):
+        # Not awaited: the command's promise ends with the cells.
+        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+        try:
+            page.wait_for_function(
+                """() => [...document.querySelectorAll('.jp-InputArea-prompt')]
+                    .some((p) => /\\[(\\*|\\d+)\\]/.test(p.textContent))""",
+                timeout=10_000,
+            )
+            return
+        except Exception:
+            page.keyboard.press("Escape")
+    raise AssertionError("the notebook's cells never ran")
+
+
+def rendered_value(page: Any, job_id: str) -> int | None:
+    value = page.get_attribute(
+        f"{RENDERED}[data-job-id='{job_id}'] [role=progressbar]", "aria-valuenow"
+    )
+    return None if value is None else int(value)
+
+
+def wait_value(page: Any, selector: str, predicate: str, timeout: float = 15_000) -> None:
+    """Wait until ``predicate`` (JS, over ``v`` = the bar's aria-valuenow) holds."""
+    page.wait_for_function(
+        f"""(sel) => {{
+            const bar = document.querySelector(sel);
+            if (!bar) return false;
+            const v = Number(bar.getAttribute('aria-valuenow'));
+            return {predicate};
+        }}""",
+        arg=f"{selector} [role=progressbar]",
+        timeout=timeout,
+    )
+
+
+def shut_down_kernels(server: LabServer) -> None:
+    api = httpx.Client(
+        base_url=server.url, headers={"Authorization": f"token {server.token}"}, timeout=10
+    )
+    with api:
+        for session in api.get("api/sessions").json():
+            api.delete(f"api/sessions/{session['id']}")
+        for kernel in api.get("api/kernels").json():
+            api.delete(f"api/kernels/{kernel['id']}")
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+# ----- the MIME renderer ----------------------------------------------------------------------
+
+
+def test_reload_while_track_runs_shows_live_progress_within_2_s(
+    lab_server: LabServer, page: Any
+) -> None:
+    """The busy-kernel case: anywidget shows "Loading widget..." until the cell ends; the
+    renderer shows the live bar again at once, from the event stream, without polling."""
+    name = lab_server.write_notebook(
+        [
+            "import time\n"
+            "from jupyter_progress import track\n"
+            "for i in track(range(3000), name='survives reloads'):\n"
+            "    time.sleep(0.05)"
+        ]
+    )
+    open_notebook(page, lab_server.lab_url(name))
+    run_all(page)
+    page.wait_for_selector(RENDERED)
+    wait_value(page, RENDERED, "v >= 5")
+    job_id = page.get_attribute(RENDERED, "data-job-id")
+    assert job_id
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    saved = json.loads((lab_server.root / name).read_text())
+    outputs = saved["cells"][0]["outputs"]
+    assert any(MIME in output.get("data", {}) for output in outputs), outputs
+
+    page.add_init_script(SAMPLE_RENDERED_BARS)
+    page.add_init_script(COUNT_EVENT_SOURCES)
+    timings = []
+    for attempt in range(3):
+        before = lab_server.job(job_id)["progress"]["processed"]
+        requests = Requests(page)
+        reloaded_at = time.monotonic()
+        page.reload()
+        page.wait_for_selector(RENDERED, timeout=30_000)
+        # The kernel is still busy in the loop: the cell's prompt says so.
+        assert lab_server.job(job_id)["status"] == "processing"
+        page.wait_for_function(
+            """(before) => {
+                const s = window.__renderedBars || [];
+                const live = s.findIndex(([, v]) => v !== null && v > before);
+                return live >= 0 && s.slice(live + 1).some(([, v]) => v > s[live][1]);
+            }""",
+            arg=before,
+            timeout=15_000,
+        )
+        samples = page.evaluate("() => window.__renderedBars")
+        shown = next(t for t, v in samples if v is not None)
+        first_live = next(t for t, v in samples if v is not None and v > before)
+        timings.append((first_live, first_live - shown))
+        time.sleep(1.0)
+        assert requests.jobs(since=reloaded_at) == [], "no REST polling after the reload"
+        sources = page.evaluate("() => window.__eventSources")
+        assert [s["url"] for s in sources if s["open"]] == [
+            s["url"] for s in sources
+        ] and len(sources) == 1, sources
+        assert page.locator(f"{RENDERED} .jp-progress-notice:not([hidden])").count() == 0
+        if attempt == 0:
+            IMAGES.mkdir(parents=True, exist_ok=True)
+            page.locator(".jp-Notebook .jp-Cell").first.screenshot(
+                path=str(IMAGES / "renderer-after-reload.png")
+            )
+    print(
+        "\n[reload] ms from reload to the first live value (JupyterLab's own start included),"
+        f" and from the output's first paint to it: {[(round(a), round(b)) for a, b in timings]};"
+        f" medians {statistics.median(a for a, _ in timings):.0f},"
+        f" {statistics.median(b for _, b in timings):.0f}"
+    )
+    # What this extension controls: the output is live within 2 s of being shown (in
+    # practice in its first frame, the status bar having opened the stream already).
+    assert max(b for _, b in timings) < 2000, timings
+    # The whole reload, JupyterLab's start on a loaded 2-core CI machine included.
+    assert max(a for a, _ in timings) < 20_000, timings
+    # The anywidget view of the same output is not what shows: ours ranks first.
+    assert page.locator(".jp-OutputArea .jp-progress-host").count() == 0
+    lab_server.client.post(f"jobs/{job_id}/cancel")
+    page.wait_for_selector(f"{RENDERED}[data-status='cancelled']", timeout=15_000)
+
+
+def test_reopened_notebook_without_kernel_shows_final_state_from_server(
+    lab_server: LabServer, page: Any
+) -> None:
+    name = lab_server.write_notebook(
+        [
+            "import time\n"
+            "from jupyter_progress import track\n"
+            "for i in track(range(30), name='finished while away'):\n"
+            "    time.sleep(0.05)"
+        ]
+    )
+    open_notebook(page, lab_server.lab_url(name))
+    run_all(page)
+    page.wait_for_selector(f"{RENDERED}[data-status='completed']", timeout=30_000)
+    job_id = page.get_attribute(RENDERED, "data-job-id")
+    assert job_id
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    page.goto(f"{lab_server.url}lab?token={lab_server.token}")
+    shut_down_kernels(lab_server)
+    # A saved state older than the server's: what the output held before the loop ended.
+    saved = json.loads((lab_server.root / name).read_text())
+    for output in saved["cells"][0]["outputs"]:
+        if MIME in output.get("data", {}):
+            job = output["data"][MIME]["job"]
+            job.update(status="processing", progress={**job["progress"], "processed": 7})
+    (lab_server.root / name).write_text(json.dumps(saved))
+
+    requests = Requests(page)
+    page.goto(lab_server.lab_url(name))
+    page.wait_for_selector(f"{RENDERED}[data-job-id='{job_id}'][data-status='completed']")
+    view = page.locator(f"{RENDERED}[data-job-id='{job_id}']")
+    assert view.get_attribute("data-source") == "server"
+    assert rendered_value(page, job_id) == 30
+    assert view.locator(".jp-progress-notice").is_hidden()
+    assert "model not found" not in (page.locator(".jp-OutputArea").first.text_content() or "")
+    assert requests.jobs() == []
+
+
+def test_job_unknown_to_the_server_shows_saved_state_marked_as_such(
+    lab_server: LabServer, page: Any
+) -> None:
+    known = lab_server.create_job("known job", total=10)
+    lab_server.report(known["job_id"], success=4)
+    gone_id = uuid.uuid4().hex
+    gone = {
+        "job_id": gone_id,
+        "name": "a job of another server",
+        "kind": "reported",
+        "status": "processing",
+        "progress": {"processed": 3, "total": 8, "success": 3, "errors": 0, "percentage": 37.5},
+        "message": "<b>not markup</b>",
+        "error_samples": [],
+        "rate": None,
+        "eta_seconds": None,
+        "created_at": "2026-11-20T10:00:00.000Z",
+        "started_at": None,
+        "finished_at": None,
+    }
+    name = write_notebook_with_outputs(
+        lab_server, [[job_output(gone_id, gone)], [job_output(known["job_id"], None)]]
+    )
+    requests = Requests(page)
+    open_notebook(page, lab_server.lab_url(name), kernel=False)
+    view = page.locator(f"{RENDERED}[data-job-id='{gone_id}']")
+    page.wait_for_selector(f"{RENDERED}[data-job-id='{gone_id}'][data-source='saved']")
+    assert view.locator(".jp-progress-notice").text_content() == (
+        "The server no longer knows this job: showing the last state saved in the notebook."
+    )
+    assert rendered_value(page, gone_id) == 3
+    assert view.locator(".jp-progress-message").text_content() == "<b>not markup</b>"
+    assert view.locator(".jp-progress-message b").count() == 0
+    # The other output (no saved state) is live.
+    wait_value(page, f"{RENDERED}[data-job-id='{known['job_id']}']", "v === 4")
+    lab_server.report(known["job_id"], success=9)
+    wait_value(page, f"{RENDERED}[data-job-id='{known['job_id']}']", "v === 9")
+    assert requests.jobs() == []
+
+
+def test_notebook7_renders_jobs_without_a_kernel(lab_server: LabServer, page: Any) -> None:
+    job = lab_server.create_job("in notebook 7", total=5)
+    lab_server.report(job["job_id"], success=5, status="completed")
+    name = write_notebook_with_outputs(lab_server, [[job_output(job["job_id"], None)]])
+    open_notebook(page, lab_server.notebook7_url(name), kernel=False)
+    page.wait_for_selector(f"{RENDERED}[data-job-id='{job['job_id']}'][data-status='completed']")
+    assert rendered_value(page, job["job_id"]) == 5
+
+
+# ----- the Jobs panel and the status bar ------------------------------------------------------
+
+
+def test_panel_and_status_bar_follow_jobs_live_cancel_and_delete(
+    lab_server: LabServer, page: Any
+) -> None:
+    # Start from a clean server: forget whatever earlier tests left.
+    for job in lab_server.client.get("jobs").json()["jobs"]:
+        if job["status"] not in ("completed", "failed", "cancelled"):
+            lab_server.client.post(f"jobs/{job['job_id']}/cancel")
+        lab_server.client.delete(f"jobs/{job['job_id']}")
+    done = lab_server.create_job("resize thumbnails", total=40)
+    lab_server.report(done["job_id"], success=40, status="completed")
+    failed = lab_server.create_job("nightly report", total=12)
+    lab_server.report(
+        failed["job_id"],
+        success=5,
+        errors=1,
+        message="cell 6 raised",
+        error_samples=[{"item": "cell 6", "error": "KeyError: 'region'"}],
+        status="failed",
+    )
+    running = [lab_server.create_job(f"convert batch {i}", total=100) for i in range(3)]
+    for index, job in enumerate(running):
+        lab_server.report(job["job_id"], success=10 * (index + 1))
+
+    requests = Requests(page)
+    page.add_init_script(COUNT_EVENT_SOURCES)
+    page.goto(f"{lab_server.url}lab?reset&token={lab_server.token}")
+    status = page.locator(STATUS)
+    status.wait_for()
+    page.wait_for_function(f"() => document.querySelector('{STATUS}').dataset.running === '3'")
+
+    # The palette has "Show Jobs"; the status bar item opens the panel.
+    page.keyboard.press("Control+Shift+C")
+    page.locator(".lm-CommandPalette-input").fill("Show Jobs")
+    assert page.locator(".lm-CommandPalette-item:has-text('Show Jobs')").count() >= 1
+    page.keyboard.press("Escape")
+    status.click()
+    panel = page.locator(PANEL)
+    panel.wait_for()
+    rows = panel.locator(".jp-progress-widget")
+    page.wait_for_function(
+        f"() => document.querySelectorAll('{PANEL} .jp-progress-widget').length === 5"
+    )
+    names = rows.locator(".jp-progress-name").all_text_contents()
+    assert names == [
+        "convert batch 2",
+        "convert batch 1",
+        "convert batch 0",
+        "nightly report",
+        "resize thumbnails",
+    ], names  # newest first
+
+    # Live: every running job moves; the status bar counts them.
+    for step in range(1, 6):
+        for index, job in enumerate(running):
+            lab_server.report(job["job_id"], success=10 * (index + 1) + 5 * step)
+        time.sleep(0.1)
+    for index, job in enumerate(running):
+        wait_value(page, f"{PANEL} [data-job-id='{job['job_id']}']", f"v === {10 * index + 35}")
+    lab_server.report(running[0]["job_id"], success=100, status="completed")
+    page.wait_for_function(f"() => document.querySelector('{STATUS}').dataset.running === '2'")
+
+    # Error samples of the failed job.
+    failed_row = panel.locator(f".jp-progress-widget[data-job-id='{failed['job_id']}']")
+    failed_row.locator("details.jp-progress-errors summary").click()
+    assert "KeyError: 'region'" in (failed_row.locator(".jp-progress-errors").text_content() or "")
+
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    page.locator("#jupyter-progress-jobs").screenshot(path=str(IMAGES / "lab-jobs-panel.png"))
+
+    # Filter by status.
+    panel.locator("select.jp-progress-jobs-filter").select_option("running")
+    assert panel.locator(".jp-progress-widget:visible").count() == 2
+    panel.locator("select.jp-progress-jobs-filter").select_option("completed")
+    visible = panel.locator(".jp-progress-widget:visible .jp-progress-name").all_text_contents()
+    assert sorted(visible) == ["convert batch 0", "resize thumbnails"]
+    panel.locator("select.jp-progress-jobs-filter").select_option("all")
+
+    # Cancel from the panel.
+    target = running[1]["job_id"]
+    panel.locator(f".jp-progress-widget[data-job-id='{target}'] .jp-progress-cancel").click()
+    page.wait_for_selector(f"{PANEL} .jp-progress-widget[data-job-id='{target}']"
+                           "[data-status='cancelled']")
+    assert lab_server.job(target)["status"] == "cancelled"
+    page.wait_for_function(f"() => document.querySelector('{STATUS}').dataset.running === '1'")
+
+    # Delete every finished job; the running one stays.
+    panel.locator("button.jp-progress-jobs-clear").click()
+    page.wait_for_function(
+        f"() => document.querySelectorAll('{PANEL} .jp-progress-widget').length === 1"
+    )
+    assert rows.locator(".jp-progress-name").all_text_contents() == ["convert batch 2"]
+    assert lab_server.client.get(f"jobs/{done['job_id']}").status_code == 404
+
+    assert requests.jobs() == [] or all(
+        not url.endswith("/jobs") for url in requests.jobs()
+    ), "cancel/delete POSTs only, no polling"
+    sources = page.evaluate("() => window.__eventSources")
+    assert len(sources) == 1, sources
+
+
+def test_notebook_job_opens_its_executed_copy_from_the_panel(
+    lab_server: LabServer, page: Any
+) -> None:
+    """A notebook job's ``details`` name its executed copy; the panel opens it."""
+    copy = write_notebook_with_outputs(lab_server, [[]], name="report-executed.ipynb")
+    job = lab_server.create_job("nightly report", total=1)
+    # A reported job stands in for a notebook job: patch what the panel reads.
+    page.goto(f"{lab_server.url}lab?reset&token={lab_server.token}")
+    page.locator(STATUS).wait_for()
+    page.evaluate(
+        """([jobId, path]) => {
+            const stream = globalThis[Symbol.for('jupyter-progress.stream')];
+            for (const s of stream.values()) {
+                const job = s.jobs.get(jobId);
+                s._store({...job, kind: 'notebook', details: {output_path: path}});
+            }
+        }""",
+        [job["job_id"], copy],
+    )
+    page.evaluate("() => window.jupyterapp.commands.execute('jupyter-progress:show-jobs')")
+    button = page.locator(
+        f"{PANEL} .jp-progress-jobs-row[data-job-id='{job['job_id']}'] .jp-progress-open-output"
+    )
+    button.click()
+    page.wait_for_selector(f".lm-TabBar-tab:has-text('{copy}')")
+
+
+def test_one_event_stream_with_panel_status_bar_and_20_outputs(
+    lab_server: LabServer, page: Any
+) -> None:
+    jobs = [lab_server.create_job(f"parallel part {i:02d}", total=20) for i in range(20)]
+    ids = [job["job_id"] for job in jobs]
+    name = write_notebook_with_outputs(lab_server, [[job_output(job_id, None)] for job_id in ids])
+    requests = Requests(page)
+    page.add_init_script(COUNT_EVENT_SOURCES)
+    open_notebook(page, lab_server.lab_url(name), kernel=False)
+    page.evaluate("() => window.jupyterapp.commands.execute('jupyter-progress:show-jobs')")
+    page.locator(PANEL).wait_for()
+    page.wait_for_function(f"() => document.querySelectorAll('{RENDERED}').length === 20")
+    for step in range(1, 21):
+        for job_id in ids:
+            lab_server.report(job_id, success=step)
+    page.wait_for_function(
+        f"""() => [...document.querySelectorAll('{RENDERED} [role=progressbar]')]
+            .every(b => b.getAttribute('aria-valuenow') === '20')"""
+    )
+    wait_value(page, f"{PANEL} [data-job-id='{ids[0]}']", "v === 20")
+    sources = page.evaluate("() => window.__eventSources")
+    open_streams = [s for s in sources if s["open"]]
+    print(
+        f"\n[connections] panel + status bar + 20 outputs: {len(open_streams)} open event "
+        f"stream(s), {len(requests.events())} stream request(s), "
+        f"{len(requests.jobs())} REST job request(s)"
+    )
+    assert len(open_streams) == 1
+    assert len(requests.events()) == 1
+    assert requests.jobs() == []
