@@ -24,6 +24,28 @@ function el(doc, tag, className, text) {
   return node;
 }
 
+/**
+ * Every running view's elapsed-time painter: one timer per page repaints them together
+ * (on globalThis, as anywidget loads one copy of this module per widget).
+ * @type {{paints: Set<() => void>, timer: any}}
+ */
+const ticker = /** @type {any} */ (globalThis)[Symbol.for("jupyter-progress.ticker")] ??= {
+  paints: new Set(),
+  timer: null,
+};
+
+/** @param {number} ms */
+function syncTicker(ms) {
+  if (ticker.paints.size > 0 && ticker.timer === null) {
+    ticker.timer = setInterval(() => {
+      for (const paint of ticker.paints) paint();
+    }, ms);
+  } else if (ticker.paints.size === 0 && ticker.timer !== null) {
+    clearInterval(ticker.timer);
+    ticker.timer = null;
+  }
+}
+
 /** @param {number} n */
 export function formatCount(n) {
   return Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "?";
@@ -150,19 +172,14 @@ export function createJobView(container, options = {}) {
   /** @type {Job | null} */
   let current = null;
   let samplesShown = "";
-  /** @type {any} */
-  let ticker = null;
-  const tickMs = options.tickMs ?? 1000;
 
   const paintElapsed = () => {
     elapsed.textContent = current ? `elapsed ${formatDuration(elapsedSeconds(current))}` : "";
   };
   const setTicker = (/** @type {boolean} */ on) => {
-    if (on && ticker === null) ticker = setInterval(paintElapsed, tickMs);
-    if (!on && ticker !== null) {
-      clearInterval(ticker);
-      ticker = null;
-    }
+    if (on) ticker.paints.add(paintElapsed);
+    else ticker.paints.delete(paintElapsed);
+    syncTicker(options.tickMs ?? 1000);
   };
 
   cancel.addEventListener("click", async () => {
@@ -217,12 +234,12 @@ export function createJobView(container, options = {}) {
       if (total == null) {
         bar.removeAttribute("aria-valuemax");
         bar.classList.toggle("jp-progress-indeterminate", running);
-        fill.style.width = running ? "" : "100%";
+        fill.style.transform = running ? "" : "scaleX(1)";
       } else {
         bar.setAttribute("aria-valuemax", String(total));
         bar.classList.remove("jp-progress-indeterminate");
-        const pct = total > 0 ? Math.min(100, (100 * processed) / total) : running ? 0 : 100;
-        fill.style.width = `${pct}%`;
+        const fraction = total > 0 ? Math.min(1, processed / total) : running ? 0 : 1;
+        fill.style.transform = `scaleX(${fraction})`;
       }
       bar.setAttribute("aria-label", `${job.name || "job"}: ${summary(job)}, ${status}`);
 

@@ -7,6 +7,24 @@ function el(doc, tag, className, text) {
   if (text !== void 0) node.textContent = text;
   return node;
 }
+var _a;
+var ticker = (
+  /** @type {any} */
+  globalThis[_a = Symbol.for("jupyter-progress.ticker")] ?? (globalThis[_a] = {
+    paints: /* @__PURE__ */ new Set(),
+    timer: null
+  })
+);
+function syncTicker(ms) {
+  if (ticker.paints.size > 0 && ticker.timer === null) {
+    ticker.timer = setInterval(() => {
+      for (const paint of ticker.paints) paint();
+    }, ms);
+  } else if (ticker.paints.size === 0 && ticker.timer !== null) {
+    clearInterval(ticker.timer);
+    ticker.timer = null;
+  }
+}
 function formatCount(n) {
   return Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "?";
 }
@@ -85,17 +103,13 @@ function createJobView(container, options = {}) {
   container.append(root);
   let current = null;
   let samplesShown = "";
-  let ticker = null;
-  const tickMs = options.tickMs ?? 1e3;
   const paintElapsed = () => {
     elapsed.textContent = current ? `elapsed ${formatDuration(elapsedSeconds(current))}` : "";
   };
   const setTicker = (on) => {
-    if (on && ticker === null) ticker = setInterval(paintElapsed, tickMs);
-    if (!on && ticker !== null) {
-      clearInterval(ticker);
-      ticker = null;
-    }
+    if (on) ticker.paints.add(paintElapsed);
+    else ticker.paints.delete(paintElapsed);
+    syncTicker(options.tickMs ?? 1e3);
   };
   cancel.addEventListener("click", async () => {
     if (!current || !options.onCancel) return;
@@ -147,12 +161,12 @@ function createJobView(container, options = {}) {
       if (total == null) {
         bar.removeAttribute("aria-valuemax");
         bar.classList.toggle("jp-progress-indeterminate", running);
-        fill.style.width = running ? "" : "100%";
+        fill.style.transform = running ? "" : "scaleX(1)";
       } else {
         bar.setAttribute("aria-valuemax", String(total));
         bar.classList.remove("jp-progress-indeterminate");
-        const pct = total > 0 ? Math.min(100, 100 * processed / total) : running ? 0 : 100;
-        fill.style.width = `${pct}%`;
+        const fraction = total > 0 ? Math.min(1, processed / total) : running ? 0 : 1;
+        fill.style.transform = `scaleX(${fraction})`;
       }
       bar.setAttribute("aria-label", `${job.name || "job"}: ${summary(job)}, ${status}`);
       counts.textContent = summary(job);

@@ -263,6 +263,7 @@ def test_twenty_widgets_share_one_stream_and_update_fast(lab_server: LabServer, 
     page.wait_for_function(
         f"() => document.querySelectorAll('{WIDGET}').length === 20", timeout=60_000
     )
+    page.wait_for_timeout(2_000)  # let the page settle: measure the updates only
     watch_bars(page)
     sent: dict[tuple[str, int], float] = {}
     start = time.monotonic()
