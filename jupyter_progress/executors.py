@@ -32,6 +32,8 @@ ResultSink = Callable[[ResultBatch], None]
 MAX_ERROR_LENGTH = 1000
 #: Largest number of items handed to one worker process at a time (running + queued).
 MAX_PREFETCH = 64
+#: Most results handed to the job manager in one turn of the event loop.
+MAX_DELIVERY = 256
 #: Seconds a worker process gets to exit after SIGTERM before it is killed.
 TERMINATE_GRACE = 1.0
 
@@ -81,10 +83,23 @@ class _LoopSink:
             self._loop.call_soon_threadsafe(self._deliver)
 
     def _deliver(self) -> None:
+        """Hand over at most ``MAX_DELIVERY`` results, so the loop stays responsive."""
+        with self._lock:
+            batch = self._pending[:MAX_DELIVERY]
+            del self._pending[:MAX_DELIVERY]
+            more = bool(self._pending)
+            self._scheduled = more
+        if more:
+            self._loop.call_soon(self._deliver)
+        if batch:
+            self._sink(batch)
+
+    def flush(self) -> None:
+        """Deliver what is left now (on the loop): the job ends after its last item."""
         with self._lock:
             batch, self._pending = self._pending, []
-            self._scheduled = False
-        self._sink(batch)
+        if batch:
+            self._sink(batch)
 
 
 class ItemExecutor(ABC):
@@ -164,8 +179,9 @@ class _Worker:
 
     def stop(self, *, force: bool) -> None:
         if force:
-            if self.process.is_alive():
-                self.process.terminate()
+            with contextlib.suppress(ValueError):  # already reaped and closed
+                if self.process.is_alive():
+                    self.process.terminate()
         else:
             with contextlib.suppress(OSError, ValueError):
                 self.conn.send(None)
@@ -349,6 +365,7 @@ class ProcessExecutor(ItemExecutor):
             await asyncio.to_thread(job.run)
         finally:
             self._jobs.pop(job_id, None)
+            sink.flush()
         if job.failure is not None and not job.cancelled.is_set():
             raise TargetError(job.failure)
 
@@ -390,7 +407,7 @@ class _ThreadJob:
             error = None
             try:
                 self.function(self.items[index])
-            except Exception as exc:
+            except BaseException as exc:  # even sys.exit() in an item is that item's error
                 error = describe_error(exc)
             self.sink.add([(index, error)])
 
@@ -419,7 +436,8 @@ class ThreadExecutor(ItemExecutor):
         if not items:
             return
         function = await asyncio.to_thread(load_target, target)
-        job = _ThreadJob(function, items, _LoopSink(asyncio.get_running_loop(), on_results))
+        sink = _LoopSink(asyncio.get_running_loop(), on_results)
+        job = _ThreadJob(function, items, sink)
         self._jobs[job_id] = job
         threads = [
             threading.Thread(target=job.work, name=f"jupyter-progress-{job_id[:8]}", daemon=True)
@@ -431,6 +449,7 @@ class ThreadExecutor(ItemExecutor):
             await asyncio.to_thread(_join_all, threads)
         finally:
             self._jobs.pop(job_id, None)
+            sink.flush()
 
     def cancel(self, job_id: str) -> None:
         job = self._jobs.get(job_id)

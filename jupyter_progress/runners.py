@@ -200,6 +200,9 @@ class _NotebookRun:
             self.loop.call_soon_threadsafe(lambda: callback(*args, **kwargs))
 
     def cancel(self) -> None:
+        """Cancel the execution task once (a second cancel would cut the kernel's cleanup)."""
+        if self.cancelled.is_set():
+            return
         self.cancelled.set()
         with self._lock:
             if self._thread_loop is not None and self._task is not None:
@@ -341,7 +344,6 @@ class NotebookRunner:
             {
                 "path": self.relative(source),
                 "output_path": self.relative(output),
-                "parameters": dict(spec.parameters),
             }
         )
         run = _NotebookRun(

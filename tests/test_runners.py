@@ -232,6 +232,20 @@ async def test_python_job_counts_errors_and_completes(api: httpx.AsyncClient) ->
     assert processed == sorted(processed)
 
 
+async def test_python_job_counts_every_item_when_results_come_in_big_batches(
+    api: httpx.AsyncClient,
+) -> None:
+    """Regression: results delivered in chunks must all land before the job completes."""
+    job = await create(
+        api,
+        {"kind": "python", "target": "operator:abs", "items": list(range(5000)), "concurrency": 2},
+    )
+    final = await final_state(api, job["job_id"])
+    assert final["status"] == "completed"
+    assert final["progress"]["success"] == 5000
+    assert final["message"] == "5000 succeeded, 0 failed"
+
+
 async def test_python_job_goes_on_when_a_worker_is_killed(
     api: httpx.AsyncClient, tmp_path: Path
 ) -> None:
