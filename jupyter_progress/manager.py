@@ -247,10 +247,11 @@ class JobManager:
         job.success, job.errors, job.total = success, errors, total
         if report.message is not None:
             job.message = report.message
-        known = {(s["item"], s["error"]) for s in job.error_samples}
-        for sample in report.error_samples or ():
-            if (sample["item"], sample["error"]) not in known:
-                job.add_error_sample(sample["item"], sample["error"])
+        if report.error_samples:
+            known = {(s["item"], s["error"]) for s in job.error_samples}
+            for sample in report.error_samples:
+                if (sample["item"], sample["error"]) not in known:
+                    job.add_error_sample(sample["item"], sample["error"])
         job.updated_at = time.time()
         if report.status in FINAL_STATUSES:
             self._finish(job, report.status, job.message)

@@ -7,6 +7,7 @@ job manager only ever sees well-formed values. Plain dataclasses, no HTTP.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import time
 import uuid
@@ -63,8 +64,12 @@ def new_job_id() -> str:
     return uuid.uuid4().hex
 
 
+@functools.lru_cache(maxsize=4096)
 def iso_time(timestamp: float | None) -> str | None:
-    """Seconds since the epoch as ISO 8601 UTC with a ``Z``, as the contract shows."""
+    """Seconds since the epoch as ISO 8601 UTC with a ``Z``, as the contract shows.
+
+    Cached: a job's start and creation times are formatted for every one of its events.
+    """
     if timestamp is None:
         return None
     moment = datetime.fromtimestamp(timestamp, tz=timezone.utc)

@@ -30,6 +30,9 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 
+TRIM_EVERY = 1000  # events written between trims of the events table (a scan of it)
+
+
 class JobStore:
     """Jobs and recent events in SQLite, owned by the server's event loop (one thread)."""
 
@@ -46,6 +49,7 @@ class JobStore:
         self._deleted: set[str] = set()
         self._new_events: list[Event] = []
         self.writes = 0
+        self._events_since_trim = TRIM_EVERY  # trim once at the first flush
 
     def load_jobs(self) -> list[Job]:
         rows = self._db.execute("SELECT record FROM jobs ORDER BY created_at").fetchall()
@@ -98,7 +102,9 @@ class JobStore:
                 "INSERT OR REPLACE INTO events (event_id, job_id, frame) VALUES (?, ?, ?)",
                 events,
             )
-            if events:
+            self._events_since_trim += len(events)
+            if self._events_since_trim >= TRIM_EVERY:
+                self._events_since_trim = 0
                 self._db.execute(
                     "DELETE FROM events WHERE event_id <= "
                     "(SELECT event_id FROM events ORDER BY event_id DESC LIMIT 1 OFFSET ?)",
