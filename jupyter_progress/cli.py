@@ -120,8 +120,8 @@ def summary(job: dict[str, Any]) -> str:
         f"{job.get('name')}: {job.get('status')}, {progress.get('success', 0)} succeeded, "
         f"{progress.get('errors', 0)} failed"
     )
-    if job.get("message"):
-        text += f" - {job['message']}"
+    if job.get("status") == "failed" and job.get("message"):
+        text += f" - {job['message']}"  # why it failed; other messages repeat the counts
     output = (job.get("details") or {}).get("output_path")
     if output:
         text += f" (output: {output})"
