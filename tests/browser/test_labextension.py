@@ -468,28 +468,24 @@ def test_panel_and_status_bar_follow_jobs_live_cancel_and_delete(
 def test_notebook_job_opens_its_executed_copy_from_the_panel(
     lab_server: LabServer, page: Any
 ) -> None:
-    """A notebook job's ``details`` name its executed copy; the panel opens it."""
-    copy = write_notebook_with_outputs(lab_server, [[]], name="report-executed.ipynb")
-    job = lab_server.create_job("nightly report", total=1)
-    # A reported job stands in for a notebook job: patch what the panel reads.
+    """A notebook job's ``details.output_path`` is its executed copy; the panel opens it."""
+    source = lab_server.write_notebook(["x = 6 * 7", "print(x)"], name="report.ipynb")
+    response = lab_server.client.post(
+        "jobs", json={"kind": "notebook", "name": "nightly report", "path": source}
+    )
+    assert response.status_code == 201, response.text
+    job_id = response.json()["job_id"]
     page.goto(f"{lab_server.url}lab?reset&token={lab_server.token}")
     page.locator(STATUS).wait_for()
-    page.evaluate(
-        """([jobId, path]) => {
-            const stream = globalThis[Symbol.for('jupyter-progress.stream')];
-            for (const s of stream.values()) {
-                const job = s.jobs.get(jobId);
-                s._store({...job, kind: 'notebook', details: {output_path: path}});
-            }
-        }""",
-        [job["job_id"], copy],
-    )
     page.evaluate("() => window.jupyterapp.commands.execute('jupyter-progress:show-jobs')")
-    button = page.locator(
-        f"{PANEL} .jp-progress-jobs-row[data-job-id='{job['job_id']}'] .jp-progress-open-output"
-    )
+    row = page.locator(f"{PANEL} .jp-progress-jobs-row[data-job-id='{job_id}']")
+    row.locator(".jp-progress-widget[data-status='completed']").wait_for(timeout=90_000)
+    output_path = lab_server.job(job_id)["details"]["output_path"]
+    assert (lab_server.root / output_path).exists()
+    button = row.locator(".jp-progress-open-output")
+    assert button.get_attribute("data-path") == output_path
     button.click()
-    page.wait_for_selector(f".lm-TabBar-tab:has-text('{copy}')")
+    page.wait_for_selector(f".lm-TabBar-tab:has-text('{Path(output_path).name}')")
 
 
 def test_one_event_stream_with_panel_status_bar_and_20_outputs(
