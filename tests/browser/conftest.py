@@ -9,6 +9,7 @@ under test, not the JupyterLab MIME renderer, which takes precedence where insta
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -140,7 +141,15 @@ def lab_extension_enabled() -> bool:
 def lab_server(
     tmp_path_factory: pytest.TempPathFactory, lab_extension_enabled: bool
 ) -> Iterator[LabServer]:
-    base = tmp_path_factory.mktemp("lab")
+    with run_lab_server(
+        tmp_path_factory.mktemp("lab"), lab_extension_enabled=lab_extension_enabled
+    ) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def run_lab_server(base: Path, *, lab_extension_enabled: bool = False) -> Iterator[LabServer]:
+    """Start ``jupyter lab`` in ``base`` (also used by ``benchmarks/page_requests.py``)."""
     root, settings, workspaces, runtime, config = (
         base / name for name in ("root", "settings", "workspaces", "runtime", "config")
     )
