@@ -77,14 +77,22 @@ class Requests:
     """The page's requests to the progress API."""
 
     def __init__(self, page: Any) -> None:
-        self.seen: list[tuple[float, str]] = []
-        page.on("request", lambda request: self.seen.append((time.monotonic(), request.url)))
+        self.seen: list[tuple[float, str, str]] = []
+        page.on(
+            "request",
+            lambda request: self.seen.append((time.monotonic(), request.method, request.url)),
+        )
 
-    def jobs(self, since: float = 0.0) -> list[str]:
-        return [url for at, url in self.seen if at >= since and JOBS_REQUEST.search(url)]
+    def jobs(self, since: float = 0.0, method: str = "GET") -> list[str]:
+        """Requests to ``jobs…`` (GET by default: polling would be GETs)."""
+        return [
+            url
+            for at, verb, url in self.seen
+            if at >= since and verb == method and JOBS_REQUEST.search(url)
+        ]
 
     def events(self, since: float = 0.0) -> list[str]:
-        return [url for at, url in self.seen if at >= since and EVENTS_REQUEST.search(url)]
+        return [url for at, _, url in self.seen if at >= since and EVENTS_REQUEST.search(url)]
 
 
 def job_output(job_id: str, job: dict[str, Any] | None) -> dict[str, Any]:
@@ -249,9 +257,7 @@ def test_reload_while_track_runs_shows_live_progress_within_2_s(
         time.sleep(1.0)
         assert requests.jobs(since=reloaded_at) == [], "no REST polling after the reload"
         sources = page.evaluate("() => window.__eventSources")
-        assert [s["url"] for s in sources if s["open"]] == [
-            s["url"] for s in sources
-        ] and len(sources) == 1, sources
+        assert len(sources) == 1 and sources[0]["open"], sources
         assert page.locator(f"{RENDERED} .jp-progress-notice:not([hidden])").count() == 0
         if attempt == 0:
             IMAGES.mkdir(parents=True, exist_ok=True)
@@ -445,8 +451,9 @@ def test_panel_and_status_bar_follow_jobs_live_cancel_and_delete(
     # Cancel from the panel.
     target = running[1]["job_id"]
     panel.locator(f".jp-progress-widget[data-job-id='{target}'] .jp-progress-cancel").click()
-    page.wait_for_selector(f"{PANEL} .jp-progress-widget[data-job-id='{target}']"
-                           "[data-status='cancelled']")
+    page.wait_for_selector(
+        f"{PANEL} .jp-progress-widget[data-job-id='{target}'][data-status='cancelled']"
+    )
     assert lab_server.job(target)["status"] == "cancelled"
     page.wait_for_function(f"() => document.querySelector('{STATUS}').dataset.running === '1'")
 
@@ -458,9 +465,9 @@ def test_panel_and_status_bar_follow_jobs_live_cancel_and_delete(
     assert rows.locator(".jp-progress-name").all_text_contents() == ["convert batch 2"]
     assert lab_server.client.get(f"jobs/{done['job_id']}").status_code == 404
 
-    assert requests.jobs() == [] or all(
-        not url.endswith("/jobs") for url in requests.jobs()
-    ), "cancel/delete POSTs only, no polling"
+    assert requests.jobs() == [], "no polling: the panel follows the stream"
+    assert len(requests.jobs(method="POST")) == 1  # the cancel
+    assert len(requests.jobs(method="DELETE")) == 4  # the finished jobs
     sources = page.evaluate("() => window.__eventSources")
     assert len(sources) == 1, sources
 

@@ -1,0 +1,306 @@
+"""Reload a page mid-``track()`` (kernel busy) and time how soon the output is live again.
+
+Starts its own ``jupyter lab`` (lab extension enabled, temp root/settings/job store) and
+headless Debian Chromium, runs a long ``track()`` loop in a notebook, saves it, then reloads
+the page ``--reloads`` times. For each reload it records, in the page's own clock:
+
+- ``live_ms``: navigation start -> the output's bar first shows a value newer than before the
+  reload (JupyterLab's own start-up included: most of it);
+- ``after_paint_ms``: the output's first paint -> that live value (what the extension adds);
+- GET requests to ``jupyter-progress/api/jobs`` after the reload (polling: should be 0) and
+  the EventSources the page opened (should be 1).
+
+Then, for comparison, one reload with the lab extension disabled (the anywidget view alone):
+does the bar move within ``--anywidget-wait`` seconds while the kernel is busy?
+
+    .venv/bin/python benchmarks/bench_reload.py --reloads 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+RENDERED = ".jp-OutputArea .jp-progress-renderer .jp-progress-widget"
+INIT_SCRIPT = """
+(() => {
+  window.__bars = [];
+  window.__eventSources = 0;
+  const Native = window.EventSource;
+  window.EventSource = class extends Native {
+    constructor(...args) { super(...args); window.__eventSources += 1; }
+  };
+  let last = null;
+  const sample = () => {
+    const bar = document.querySelector('.jp-OutputArea .jp-progress-widget [role=progressbar]');
+    const value = bar ? Number(bar.getAttribute('aria-valuenow')) : null;
+    if (value !== last) { last = value; window.__bars.push([performance.now(), value]); }
+    requestAnimationFrame(sample);
+  };
+  requestAnimationFrame(sample);
+})();
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def start_lab(base: Path) -> tuple[subprocess.Popen[bytes], str, str, Path]:
+    root, settings, workspaces, runtime, config = (
+        base / name for name in ("root", "settings", "workspaces", "runtime", "config")
+    )
+    for folder in (root, settings, workspaces, runtime, config / "labconfig"):
+        folder.mkdir(parents=True)
+    (settings / "overrides.json").write_text(
+        json.dumps(
+            {
+                "@jupyterlab/apputils-extension:notification": {
+                    "fetchNews": "false",
+                    "checkForUpdates": False,
+                }
+            }
+        )
+    )
+    page_config = config / "labconfig" / "page_config.json"
+    page_config.write_text(json.dumps({"disabledExtensions": {}}))
+    port, token = free_port(), secrets.token_hex(16)
+    url = f"http://127.0.0.1:{port}/"
+    env = dict(os.environ)
+    env.update(
+        JUPYTER_PROGRESS_URL=url,
+        JUPYTER_PROGRESS_TOKEN=token,
+        JUPYTER_RUNTIME_DIR=str(runtime),
+        JUPYTER_CONFIG_DIR=str(config),
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+    )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--allow-root",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            f"--JupyterProgress.db_path={base / 'jobs.sqlite'}",
+            f"--LabApp.app_settings_dir={settings}",
+            f"--LabApp.workspaces_dir={workspaces}",
+            "--LabApp.expose_app_in_browser=True",
+        ],
+        cwd=root,
+        env=env,
+        stdout=(base / "lab.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}api/status", params={"token": token}).status_code == 200:
+                return process, url, token, root
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.terminate()
+    raise SystemExit(f"jupyter lab did not start:\n{(base / 'lab.log').read_text()[-2000:]}")
+
+
+def write_notebook(root: Path, items: int) -> str:
+    name = f"reload-{uuid.uuid4().hex[:6]}.ipynb"
+    source = (
+        "import time\n"
+        "from jupyter_progress import track\n"
+        f"for i in track(range({items}), name='benchmark: reload mid-loop'):\n"
+        "    time.sleep(0.05)"
+    )
+    cell = {
+        "cell_type": "code",
+        "execution_count": None,
+        "id": "c1",
+        "metadata": {},
+        "outputs": [],
+        "source": source,
+    }
+    notebook = {
+        "cells": [cell],
+        "metadata": {
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (root / name).write_text(json.dumps(notebook))
+    return name
+
+
+def wait_kernel_and_run(page: Any) -> None:
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    page.wait_for_function(
+        """() => {
+            const name = document.querySelector('.jp-KernelName, .jp-Toolbar-kernelName');
+            const idle = document.querySelector(
+                '.jp-Notebook-ExecutionIndicator[data-status="idle"]');
+            return name && !/no kernel/i.test(name.textContent) && idle;
+        }""",
+        timeout=60_000,
+    )
+    for _ in range(5):
+        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+        try:
+            page.wait_for_selector(RENDERED, timeout=15_000)
+            return
+        except Exception:
+            page.keyboard.press("Escape")
+    raise SystemExit("the cell never ran")
+
+
+def one_reload(page: Any, api: httpx.Client, job_id: str, wait_s: float) -> dict[str, Any]:
+    before = api.get(f"jobs/{job_id}").json()["progress"]["processed"]
+    gets: list[str] = []
+
+    def record(request: Any) -> None:
+        if request.method == "GET" and "/jupyter-progress/api/jobs" in request.url:
+            gets.append(request.url)
+
+    page.on("request", record)
+    try:
+        page.reload()
+        deadline = time.monotonic() + wait_s
+        samples: list[list[float]] = []
+        while time.monotonic() < deadline:
+            samples = page.evaluate("() => window.__bars || []")
+            if any(v is not None and v > before for _, v in samples):
+                break
+            time.sleep(0.1)
+        time.sleep(1.0)  # polling, if any, would show here
+        sources = page.evaluate("() => window.__eventSources")
+    finally:
+        page.remove_listener("request", record)
+    shown = next((t for t, v in samples if v is not None), None)
+    live = next((t for t, v in samples if v is not None and v > before), None)
+    return {
+        "live_ms": live,
+        "after_paint_ms": None if live is None or shown is None else live - shown,
+        "polls": len(gets),
+        "event_sources": sources,
+        "processing": api.get(f"jobs/{job_id}").json()["status"] == "processing",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reloads", type=int, default=10)
+    parser.add_argument("--anywidget-wait", type=float, default=15.0)
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory(prefix="bench-reload-") as temp:
+        base = Path(temp)
+        process, url, token, root = start_lab(base)
+        api = httpx.Client(
+            base_url=url + "jupyter-progress/api/",
+            headers={"Authorization": f"token {token}"},
+            timeout=10,
+        )
+        try:
+            items = 400 + args.reloads * 300
+            name = write_notebook(root, items)
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+                page.set_default_timeout(60_000)
+                page.goto(f"{url}lab/tree/{name}?reset&token={token}")
+                wait_kernel_and_run(page)
+                job_id = page.get_attribute(RENDERED, "data-job-id")
+                time.sleep(1)
+                page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+                page.add_init_script(INIT_SCRIPT)
+                runs = [one_reload(page, api, job_id, 30.0) for _ in range(args.reloads)]
+
+                # For comparison: the anywidget view alone (extension disabled on reload).
+                page_config = base / "config" / "labconfig" / "page_config.json"
+                page_config.write_text(
+                    json.dumps({"disabledExtensions": {"jupyter-progress": True}})
+                )
+                anywidget = one_reload(page, api, job_id, args.anywidget_wait)
+                text = page.locator(".jp-OutputArea").first.text_content() or ""
+                anywidget["output_text"] = " ".join(text.split())[:120]
+                api.post(f"jobs/{job_id}/cancel")
+                browser.close()
+        finally:
+            api.close()
+            process.terminate()
+            process.wait(timeout=20)
+
+    live = [r["live_ms"] for r in runs if r["live_ms"] is not None]
+    after = [r["after_paint_ms"] for r in runs if r["after_paint_ms"] is not None]
+    figures = {
+        "reloads": len(runs),
+        "live_within_30s": len(live),
+        "live_ms_p50": statistics.median(live) if live else None,
+        "live_ms_p95": percentile(live, 0.95) if live else None,
+        "after_paint_ms_p50": statistics.median(after) if after else None,
+        "after_paint_ms_p95": percentile(after, 0.95) if after else None,
+        "polls_after_reloads": sum(r["polls"] for r in runs),
+        "event_sources_per_page": sorted({r["event_sources"] for r in runs}),
+        "kernel_busy_throughout": all(r["processing"] for r in runs),
+        "runs": runs,
+        "anywidget_only": anywidget,
+    }
+    print(json.dumps(figures, indent=2))
+    if live:
+        print(
+            f"\nreload -> first live value: p50 {figures['live_ms_p50']:.0f} ms, "
+            f"p95 {figures['live_ms_p95']:.0f} ms (JupyterLab's start included); output's "
+            f"first paint -> live: p50 {figures['after_paint_ms_p50']:.0f} ms, "
+            f"p95 {figures['after_paint_ms_p95']:.0f} ms; polling GETs: "
+            f"{figures['polls_after_reloads']}; EventSources per page: "
+            f"{figures['event_sources_per_page']}"
+        )
+    moved = anywidget["live_ms"] is not None
+    print(
+        f"anywidget view alone, {args.anywidget_wait:.0f} s after a reload with the kernel busy: "
+        f"{'moved' if moved else 'never moved'} ({anywidget['output_text']!r})"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
