@@ -176,9 +176,9 @@ def test_screenshots_of_widget_and_jobs_panel(lab_server: LabServer, page: Any) 
     )
     widget.locator("details.jp-progress-errors summary").click()
     IMAGES.mkdir(parents=True, exist_ok=True)
-    widget.screenshot(path=str(IMAGES / "widget.png"))
+    widget.screenshot(path=str(IMAGES / "widget.png"), animations="disabled")
     panel = page.locator(".jp-OutputArea .jp-progress-jobs-panel").first
-    panel.screenshot(path=str(IMAGES / "jobs-panel.png"))
+    panel.screenshot(path=str(IMAGES / "jobs-panel.png"), animations="disabled")
     statuses = panel.locator(".jp-progress-widget").evaluate_all(
         "rows => rows.map(r => r.dataset.status)"
     )
