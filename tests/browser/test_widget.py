@@ -433,3 +433,41 @@ def test_notebook7_shows_live_progress(lab_server: LabServer, page: Any) -> None
         )
     assert requests.jobs() == []
     assert len(requests.events()) == 1
+
+
+def test_without_a_reachable_server_the_widget_follows_the_kernel(
+    lab_server: LabServer, page: Any
+) -> None:
+    """Like VS Code or Colab: no jupyter-config-data, so no stream; the kernel syncs `job`."""
+    name = lab_server.write_notebook(
+        [
+            "import time\n"
+            "from jupyter_progress import track\n"
+            "for i in track(range(30), name='kernel-synced loop'):\n"
+            "    time.sleep(0.15)\n"
+            "print('loop done')"
+        ]
+    )
+    open_notebook(page, lab_server.lab_url(name))
+    page.evaluate("() => document.getElementById('jupyter-config-data').remove()")
+    requests = Requests(page)
+    run_all(page)
+    widget = page.locator(WIDGET).first
+    widget.wait_for()
+    assert "No jupyter-progress server is reachable" in (
+        widget.locator(".jp-progress-notice").text_content() or ""
+    )
+    seen: list[int] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        values = value_now(page)
+        if values:
+            seen.append(values[0])
+        if page.locator(".jp-OutputArea-output:has-text('loop done')").count():
+            break
+        page.wait_for_timeout(100)
+    page.wait_for_selector(f"{WIDGET}[data-status='completed']")
+    assert len({v for v in seen if 0 < v < 30}) >= 3, seen
+    assert value_now(page)[0] == 30
+    assert widget.locator(".jp-progress-cancel").is_hidden()
+    assert requests.jobs() == [] and requests.events() == []
