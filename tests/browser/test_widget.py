@@ -166,6 +166,7 @@ def test_screenshots_of_widget_and_jobs_panel(lab_server: LabServer, page: Any) 
             "JobsPanel()",
         ]
     )
+    requests = Requests(page)
     open_notebook(page, lab_server.lab_url(name))
     run_all(page)
     widget = page.locator(f"{WIDGET}[data-job-id='{main['job_id']}']").first
@@ -198,6 +199,28 @@ def test_screenshots_of_widget_and_jobs_panel(lab_server: LabServer, page: Any) 
         ).dataset.status === 'cancelled'"""
     )
     assert lab_server.job(main["job_id"])["status"] == "cancelled"
+
+    # "Create New View for Output" of the JobsPanel cell: a second live panel, same stream.
+    page.evaluate(
+        """() => {
+            const notebook = window.jupyterapp.shell.currentWidget.content;
+            notebook.activeCellIndex = 1;
+            window.jupyterapp.commands.execute('notebook:create-output-view');
+        }"""
+    )
+    linked = page.locator(".jp-LinkedOutputView .jp-progress-jobs-panel")
+    linked.wait_for()
+    late = lab_server.create_job("started after the view opened", total=3)
+    page.wait_for_function(
+        """(id) => document.querySelectorAll(
+            `.jp-progress-jobs-panel .jp-progress-widget[data-job-id='${id}']`).length === 2""",
+        arg=late["job_id"],
+    )
+    assert (
+        linked.locator(".jp-progress-widget").first.get_attribute("data-job-id") == (late["job_id"])
+    )
+    assert len(requests.events()) == 1
+    assert [url for url in requests.jobs() if not url.endswith("/cancel")] == []
 
 
 def test_track_bar_rises_while_the_cell_runs_and_ends_complete(
