@@ -175,7 +175,7 @@ class SSEParser:
             self._data.append(value)
         elif field == "event":
             self._event = value
-        elif field == "id" and value.isdigit():
+        elif field == "id" and value.isascii() and value.isdigit():
             self._id = int(value)
         return None
 

@@ -78,7 +78,12 @@ class ProgressHandler(APIHandler):
     async def prepare(self) -> None:  # type: ignore[override]
         limit = self.app.max_body_bytes
         declared = self.request.headers.get("Content-Length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if (
+            declared is not None
+            and declared.isascii()
+            and declared.isdigit()
+            and (int(declared) > limit)
+        ):
             raise web.HTTPError(413, f"the request body is larger than {limit} bytes")
         if len(self.request.body or b"") > limit:
             raise web.HTTPError(413, f"the request body is larger than {limit} bytes")
@@ -88,9 +93,16 @@ class ProgressHandler(APIHandler):
         if not self.request.body:
             return {}
         try:
-            return json.loads(self.request.body)
-        except (ValueError, UnicodeDecodeError):
+            body = json.loads(self.request.body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise InvalidRequest("the request body is not valid JSON") from None
+        try:  # lone surrogates (from "\ud800" escapes) would break logs, files and clients
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRequest("the request body holds invalid Unicode (a lone surrogate)")
+        except RecursionError:
+            raise InvalidRequest("the request body is nested too deeply") from None
+        return body
 
     def write_json(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -171,7 +183,8 @@ class EventsHandler(ProgressHandler):
         )
         last_event_id = None
         if raw_last:
-            if not raw_last.strip().isdigit() or len(raw_last) > 20:
+            raw_last = raw_last.strip()
+            if not (raw_last.isascii() and raw_last.isdigit()) or len(raw_last) > 20:
                 raise InvalidRequest("Last-Event-ID must be a non-negative integer")
             last_event_id = int(raw_last)
         return (frozenset(job_ids) or None), last_event_id

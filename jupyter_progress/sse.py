@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 PING = b": ping\n\n"
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def _single_line(field: str, value: str) -> str:
@@ -17,7 +19,7 @@ def _single_line(field: str, value: str) -> str:
 def format_event(event_id: int, event: str, data: str) -> bytes:
     """One event frame; every line of ``data`` becomes its own ``data:`` line."""
     lines = [f"id: {int(event_id)}", f"event: {_single_line('event', event)}"]
-    lines.extend(f"data: {line}" for line in data.replace("\r\n", "\n").split("\n"))
+    lines.extend(f"data: {line}" for line in _LINE_BREAK.split(data))
     return ("\n".join(lines) + "\n\n").encode("utf-8")
 
 

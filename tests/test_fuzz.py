@@ -46,7 +46,25 @@ field_values = (
     | st.integers(min_value=-3, max_value=2000)
 )
 bodies = st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=10), field_values, max_size=5)
-raw_bodies = st.binary(max_size=200) | bodies.map(lambda b: json.dumps(b).encode()) | st.just(b"")
+nasty = st.sampled_from(
+    [
+        b"[" * 50_000,
+        b'{"a":' * 5_000,
+        b'{"name": "\\ud800"}',
+        b'{"kind": "notebook", "path": "\\ud800.ipynb"}',
+        b'{"message": "\\udfff"}',
+        b'{"success": 1e400}',
+        b'{"total": -0}',
+        b"\xff\xfe",
+    ]
+)
+raw_bodies = (
+    st.binary(max_size=200)
+    | bodies.map(lambda b: json.dumps(b).encode())
+    | st.just(b"")
+    | nasty
+    | st.text(max_size=40).map(lambda t: json.dumps({"name": t, "message": t}).encode())
+)
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +141,29 @@ def test_generated_create_bodies_never_5xx(http: httpx.Client) -> None:
 
     check()
     assert refused > 600
+
+
+def test_generated_stream_queries_never_5xx(http: httpx.Client) -> None:
+    @settings(
+        max_examples=300,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(
+        last_event_id=st.text(max_size=25),
+        job=st.lists(st.text(max_size=40), max_size=3),
+    )
+    def check(last_event_id: str, job: list[str]) -> None:
+        for params, headers in (
+            ({"last_event_id": last_event_id, "job": job}, {}),
+            ({"job": job}, {"Last-Event-ID": last_event_id.encode("utf-8", "replace")}),
+        ):
+            try:
+                with http.stream(
+                    "GET", "events", params=params, headers=headers, timeout=10
+                ) as response:
+                    assert response.status_code < 500
+            except httpx.LocalProtocolError:
+                pass  # a header httpx itself refuses to send
+
+    check()

@@ -22,8 +22,8 @@ def test_event_format_is_exact() -> None:
 
 
 def test_newlines_in_data_become_several_data_lines() -> None:
-    assert format_event(1, "e", "one\ntwo\r\nthree") == (
-        b"id: 1\nevent: e\ndata: one\ndata: two\ndata: three\n\n"
+    assert format_event(1, "e", "one\ntwo\r\nthree\rfour") == (
+        b"id: 1\nevent: e\ndata: one\ndata: two\ndata: three\ndata: four\n\n"
     )
 
 
