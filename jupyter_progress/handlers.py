@@ -99,7 +99,9 @@ class ProgressHandler(APIHandler):
         try:  # lone surrogates (from "\ud800" escapes) would break logs, files and clients
             json.dumps(body, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
-            raise InvalidRequest("the request body holds invalid Unicode (a lone surrogate)")
+            raise InvalidRequest(
+                "the request body holds invalid Unicode (a lone surrogate)"
+            ) from None
         except RecursionError:
             raise InvalidRequest("the request body is nested too deeply") from None
         return body
