@@ -139,8 +139,8 @@ def _worker_main(conn: Connection, target: str, sys_path: list[str]) -> None:
     sys.path[:] = sys_path
     try:
         function = load_target(target)
-    except TargetError as error:
-        conn.send(("target_error", str(error)))
+    except TargetError as failure:
+        conn.send(("target_error", str(failure)))
         return
     conn.send(("ready", None))
     while True:
@@ -525,20 +525,31 @@ class DaskExecutor(ItemExecutor):
         index_of: dict[Any, int] = {}
         next_index = 0
 
-        def submit_one() -> Any:
+        def submit_more() -> list[Any]:
+            """Top the job up to ``concurrency`` items in one ``client.map`` call.
+
+            One call is one graph update on the scheduler, where a ``submit`` per item
+            costs one each: the difference that keeps up with a bare ``client.map``.
+            """
             nonlocal next_index
-            index = next_index
-            next_index += 1
-            future = client.submit(
-                function, items[index], pure=False, key=f"jupyter-progress-{job_id}-{index}"
+            count = min(concurrency - len(futures), len(items) - next_index)
+            if count <= 0:
+                return []
+            indices = range(next_index, next_index + count)
+            next_index += count
+            submitted = client.map(
+                function,
+                [items[index] for index in indices],
+                key=[f"jupyter-progress-{job_id}-{index}" for index in indices],
+                pure=False,
             )
-            index_of[future] = index
-            futures.add(future)
-            return future
+            for index, future in zip(indices, submitted, strict=True):
+                index_of[future] = index
+                futures.add(future)
+            return list(submitted)
 
         try:
-            first = [submit_one() for _ in range(min(concurrency, len(items)))]
-            completed = as_completed(first, loop=client.loop)
+            completed = as_completed(submit_more(), loop=client.loop)
             async for done in completed:
                 if job_id in self._cancelled:
                     break
@@ -554,8 +565,7 @@ class DaskExecutor(ItemExecutor):
                     results.append((index_of.pop(future), error))
                     future.release()
                 on_results(results)
-                while next_index < len(items) and len(futures) < concurrency:
-                    completed.add(submit_one())
+                completed.update(submit_more())
         finally:
             remaining = self._futures.pop(job_id, set())
             self._cancelled.discard(job_id)

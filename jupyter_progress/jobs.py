@@ -287,10 +287,9 @@ class Job:
             raise ProgressClientError(f"lost the job's event stream: {self._stream_error}")
 
     def _apply(self, data: Mapping[str, Any], *, notify: bool = False) -> None:
-        """Take a newer state; a final state is never replaced by an older running one."""
+        """Take a state unless it is older than the one known (a reply racing the stream)."""
         with self._lock:
-            was_final = self._data.get("status") in FINAL_STATUSES
-            if was_final and data.get("status") not in FINAL_STATUSES:
+            if self._data and _age(data) < _age(self._data):
                 return
             self._data = dict(data)
             callbacks = list(self._callbacks) if notify else []
@@ -332,6 +331,13 @@ class Job:
             return JobProgress(self.job_id, job=self.data)._repr_mimebundle_(**kwargs)
         except Exception:
             return {"text/plain": self._describe()}
+
+
+def _age(data: Mapping[str, Any]) -> tuple[int, int]:
+    """How far a job state is: its stage, then its count (both only ever go up)."""
+    status = data.get("status")
+    stage = 2 if status in FINAL_STATUSES else 1 if status == "processing" else 0
+    return stage, int((data.get("progress") or {}).get("processed") or 0)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
