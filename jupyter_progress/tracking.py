@@ -29,7 +29,20 @@ REPORT_INTERVAL = 0.1  # at most ten reports a second
 HEARTBEAT_INTERVAL = 30.0  # keeps the server's reporter watchdog quiet during slow items
 CLOSE_TIMEOUT = 3.0  # the longest close() waits for the final report
 MAX_SAMPLES = 100
-_POP_TOP = dis.opmap["POP_TOP"]
+FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
+# Instructions at which a frame drops a generator without an exception in flight.
+_NORMAL_STOP_PREFIXES = (
+    "POP_",
+    "FOR_ITER",
+    "END_FOR",
+    "RETURN_",
+    "STORE_",
+    "DELETE_",
+    "JUMP",
+    "NOP",
+    "SWAP",
+    "COPY",
+)
 
 
 class JobCancelled(Exception):
@@ -40,8 +53,18 @@ def _describe(error: BaseException) -> str:
     return "".join(traceback.format_exception_only(type(error), error)).strip()
 
 
+def _clean(text: str, limit: int) -> str:
+    """Text the server accepts: no NUL, no lone surrogates, within the limit."""
+    text = text[:limit].replace("\x00", "\ufffd")
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 class _Reporter:
-    """Sends the newest state from a daemon thread; the loop only swaps a reference."""
+    """Sends the newest state from a daemon thread; the loop only swaps a reference.
+
+    Reports carry absolute counters, so dropping all but the newest is harmless; only
+    error samples are incremental (the ones not sent yet), to keep each report small.
+    """
 
     def __init__(
         self,
@@ -57,9 +80,11 @@ class _Reporter:
         self.cancelled = False
         self.reachable = server is not None
         self.last_job: dict[str, Any] | None = None
+        self._lock = threading.Lock()
         self._pending: dict[str, Any] | None = None
+        self._final: dict[str, Any] | None = None
+        self._samples_sent = 0
         self._wake = threading.Event()
-        self._closing = False
         self._thread = threading.Thread(
             target=self._run, name=f"jupyter-progress-{job_id[:8]}", daemon=True
         )
@@ -68,15 +93,24 @@ class _Reporter:
         self._thread.start()
 
     def push(self, state: dict[str, Any]) -> None:
-        self._pending = state
+        with self._lock:
+            self._pending = state
         self._wake.set()
 
     def close(self, final_state: dict[str, Any]) -> None:
-        self._pending = final_state
-        self._closing = True
+        with self._lock:
+            self._final = final_state
         self._wake.set()
         # Wait for the final report, but not on a server that never answered at all.
         self._thread.join(CLOSE_TIMEOUT if self.last_job is not None else 1.0)
+
+    def _take(self) -> tuple[dict[str, Any] | None, bool]:
+        """The newest state to send, and whether it is the last one."""
+        with self._lock:
+            if self._final is not None:
+                return self._final, True
+            state, self._pending = self._pending, None
+            return state, False
 
     def _run(self) -> None:
         client = None
@@ -86,46 +120,60 @@ class _Reporter:
                 self.last_job = client.create_job(**self.create_body)
             except Exception:
                 self.reachable = False
-        last_sent: dict[str, Any] | None = None
-        sent_at = 0.0
+        # Until the first item is done, heartbeats send an empty report: it tells the
+        # server's watchdog the reporter lives, and changes nothing.
+        last_sent: dict[str, Any] = {}
         while True:
             self._wake.wait(HEARTBEAT_INTERVAL)
             self._wake.clear()
-            state, self._pending = self._pending, None
+            state, final = self._take()
             if state is None:
-                if self._closing:
-                    break
                 state = last_sent  # a heartbeat: the same absolute counters again
-            if state is None:
-                continue
             if client is not None and self.reachable and not self.cancelled:
                 self._send(client, state)
-            self._show(state)
-            last_sent, sent_at = state, time.monotonic()
-            if self._closing and self._pending is None:
+            if "_job" in state:
+                self._show(state)
+            if final:
                 break
+            last_sent, sent_at = state, time.monotonic()
             pause = REPORT_INTERVAL - (time.monotonic() - sent_at)
-            if pause > 0 and not self._closing:
+            if pause > 0 and self._final is None:
                 time.sleep(pause)
         if client is not None:
             client.close()
 
     def _send(self, client: ProgressClient, state: dict[str, Any]) -> None:
         body = {key: value for key, value in state.items() if not key.startswith("_")}
+        samples = body.pop("error_samples", [])
+        if len(samples) > self._samples_sent:
+            body["error_samples"] = samples[self._samples_sent :]
         try:
-            self.last_job = client.report(self.job_id, **body)
+            try:
+                self.last_job = client.report(self.job_id, **body)
+            except ProgressAPIError as error:
+                if error.status != 400 or "error_samples" not in body:
+                    raise
+                del body["error_samples"]  # never let a refused sample block the counters
+                self.last_job = client.report(self.job_id, **body)
+            self._samples_sent = len(samples)
         except ProgressAPIError as error:
             if error.status == 409:
-                try:
-                    self.last_job = client.get_job(self.job_id)
-                except Exception:
-                    return
-                if self.last_job.get("status") == "cancelled":
-                    self.cancelled = True
+                self._learn_final_status(client)
             elif error.status in (403, 404):
                 self.reachable = False
         except Exception:
             self.reachable = False
+
+    def _learn_final_status(self, client: ProgressClient) -> None:
+        """A 409: the job ended elsewhere (cancelled, or failed by the watchdog)."""
+        try:
+            self.last_job = client.get_job(self.job_id)
+        except Exception:
+            return
+        if self.last_job.get("status") == "cancelled":
+            self.cancelled = True
+        elif self.last_job.get("status") in FINAL_STATUSES:
+            self.reachable = False  # nothing more will be accepted
 
     def _show(self, state: dict[str, Any]) -> None:
         if self.display is None:
@@ -208,7 +256,7 @@ class track(Generic[T]):
             disable = os.environ.get("JUPYTER_PROGRESS_DISABLE", "").lower() in {"1", "true"}
         self.iterable = iterable
         self.total = total
-        self.name = (name or "track")[:200]
+        self.name = _clean(name or "track", 200)
         self.disable = disable
         self.job_id = uuid.uuid4().hex
         self.status = "processing"
@@ -284,7 +332,7 @@ class track(Generic[T]):
         self._errors += 1
         if len(self._samples) < MAX_SAMPLES:
             text = error if isinstance(error, str) else _describe(error)
-            self._samples.append({"item": repr(item)[:500], "error": text[:2000]})
+            self._samples.append({"item": _clean(repr(item), 500), "error": _clean(text, 2000)})
         self._tick(force=True)
 
     def item(self, item: Any = None) -> _ItemScope:
@@ -293,7 +341,7 @@ class track(Generic[T]):
         return _ItemScope(self, item)
 
     def set_message(self, message: str) -> None:
-        self.message = str(message)[:1000]
+        self.message = _clean(str(message), 1000)
 
     # ----- iteration -------------------------------------------------------------------
 
@@ -353,13 +401,17 @@ class track(Generic[T]):
     def _left_early(self) -> None:
         """The loop stopped before the end: ``break``/``return`` or an exception in its body.
 
-        Python closes the generator in both cases without saying which; the instruction the
-        loop's frame stopped at tells: ``POP_TOP`` (dropping the iterator) is a ``break`` or
-        ``return``, anything else is an exception unwinding the frame.
+        Python closes the generator in both cases without saying which. The instruction the
+        loop's frame stopped at tells: one that drops, stores or returns the iterator
+        (``break``, ``return``, ``del``, a ``zip`` that ran out) is a normal stop; any other
+        is the one that raised, and the exception is unwinding the frame.
         """
-        frame = sys._getframe(2)
-        opcode = frame.f_code.co_code[frame.f_lasti] if frame.f_lasti >= 0 else -1
-        if opcode == _POP_TOP:
+        try:
+            frame = sys._getframe(2)
+            opname = dis.opname[frame.f_code.co_code[frame.f_lasti]]
+        except (ValueError, IndexError):
+            opname = "POP_TOP"  # closed by the garbage collector, far from any loop
+        if opname.startswith(_NORMAL_STOP_PREFIXES):
             self._close("completed", f"stopped early after {self.n} items")
         else:
             self._close("failed", "the loop raised an exception")
@@ -413,7 +465,7 @@ class track(Generic[T]):
             return
         self._closed = True
         self.status = status
-        self.message = message or self.message
+        self.message = _clean(message, 1000) if message else self.message
         self.finished_at = time.time()
         state = self._state()
         reporter = self._reporter

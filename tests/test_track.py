@@ -16,6 +16,7 @@ import httpx
 import pytest
 from server_process import ServerProcess
 
+import jupyter_progress.tracking
 from jupyter_progress.client import ProgressClient, ServerInfo, SSEParser, find_server
 from jupyter_progress.tracking import JobCancelled, track
 
@@ -23,7 +24,9 @@ from jupyter_progress.tracking import JobCancelled, track
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     base = tmp_path_factory.mktemp("track-server")
-    server = ServerProcess(base / "root", base / "jobs.sqlite")
+    server = ServerProcess(
+        base / "root", base / "jobs.sqlite", extra_args=["--JupyterProgress.reporter_timeout=3"]
+    )
     server.start()
     yield server
     server.stop()
@@ -180,12 +183,12 @@ def test_unresponsive_server_costs_the_loop_nothing_noticeable() -> None:
             server=ServerInfo(f"http://127.0.0.1:{port}/"),
             file=io.StringIO(),
         )
-        per_item = []
+        starts = []
         for _ in bar:
-            before = time.monotonic()
+            starts.append(time.monotonic())  # item to item: the body and track's own work
             time.sleep(0.01)
-            per_item.append(time.monotonic() - before)
-        assert max(per_item) < 0.5
+        gaps = [later - earlier for earlier, later in zip(starts, starts[1:])]
+        assert max(gaps) < 0.5
         assert time.monotonic() - started < 5
         assert not bar.reported
 
@@ -221,3 +224,41 @@ def test_find_server_picks_the_parent_server_then_the_only_one(
     assert find_server(runtime_dir=tmp_path) == ServerInfo("http://127.0.0.1:8002/", "other")
     write("third", os.getpid(), "http://127.0.0.1:8004/")
     assert find_server(runtime_dir=tmp_path) is None
+
+
+def test_slow_first_item_keeps_the_job_alive_with_heartbeats(
+    info: ServerInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: nothing was sent before the first item ended, so the watchdog failed it."""
+    monkeypatch.setattr(jupyter_progress.tracking, "HEARTBEAT_INTERVAL", 0.5)
+    bar = track(range(2), name="slow first item", server=info, file=io.StringIO())
+    for _ in bar:
+        time.sleep(4.5)  # longer than the server's reporter_timeout of 3 s
+    with ProgressClient(info) as client:
+        job = client.get_job(bar.job_id)
+    assert job["status"] == "completed"
+    assert job["progress"]["processed"] == 2
+
+
+def test_zip_and_del_are_normal_stops(info: ServerInfo) -> None:
+    zipped = track(range(10), name="zipped", server=info, file=io.StringIO())
+    for _pair in zip(zipped, range(3)):
+        pass
+    held = track(range(10), name="held", server=info, file=io.StringIO())
+    iterator = iter(held)
+    next(iterator)
+    del iterator
+    with ProgressClient(info) as client:
+        assert client.get_job(zipped.job_id)["status"] == "completed"
+        assert client.get_job(held.job_id)["status"] == "completed"
+
+
+def test_huge_exception_message_still_ends_the_job_failed(info: ServerInfo) -> None:
+    bar = track(range(3), name="huge error", server=info, file=io.StringIO())
+    with pytest.raises(RuntimeError):
+        for _ in bar:
+            raise RuntimeError("\x00\ud800" + "x" * 50_000)
+    with ProgressClient(info) as client:
+        job = client.get_job(bar.job_id)
+    assert job["status"] == "failed"
+    assert len(job["message"]) <= 1000
