@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import socket
@@ -187,7 +188,7 @@ def test_unresponsive_server_costs_the_loop_nothing_noticeable() -> None:
         for _ in bar:
             starts.append(time.monotonic())  # item to item: the body and track's own work
             time.sleep(0.01)
-        gaps = [later - earlier for earlier, later in zip(starts, starts[1:])]
+        gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
         assert max(gaps) < 0.5
         assert time.monotonic() - started < 5
         assert not bar.reported
@@ -242,7 +243,7 @@ def test_slow_first_item_keeps_the_job_alive_with_heartbeats(
 
 def test_zip_and_del_are_normal_stops(info: ServerInfo) -> None:
     zipped = track(range(10), name="zipped", server=info, file=io.StringIO())
-    for _pair in zip(zipped, range(3)):
+    for _pair in zip(zipped, range(3), strict=False):
         pass
     held = track(range(10), name="held", server=info, file=io.StringIO())
     iterator = iter(held)
