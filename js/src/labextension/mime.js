@@ -10,9 +10,9 @@
 import { Widget } from "@lumino/widgets";
 import { createJobView } from "../render.js";
 import { getStream, isFinal } from "../stream.js";
+import { parseOutputData, watchUnknown } from "./jobs.js";
 
 /** @typedef {import("../stream.js").Job} Job */
-/** @typedef {import("../stream.js").ProgressStream} ProgressStream */
 /** @typedef {import("@jupyterlab/rendermime-interfaces").IRenderMime.IMimeModel} IMimeModel */
 /** @typedef {import("@jupyterlab/rendermime-interfaces").IRenderMime.IRendererOptions} IRendererOptions */
 /** @typedef {import("@jupyterlab/rendermime-interfaces").IRenderMime.IExtension} IExtension */
@@ -21,8 +21,6 @@ export const MIME_TYPE = "application/vnd.jupyter-progress.job+json";
 export const LOG_PREFIX = "[jupyter-progress]";
 /** Lower wins: the widget manager's widget-view renderer is -10. */
 export const RENDERER_RANK = -20;
-/** After the stream is open, how long its first snapshot may take to arrive. */
-const SNAPSHOT_GRACE_MS = 1000;
 
 export const UNKNOWN_NOTICE =
   "The server no longer knows this job: showing the last state saved in the notebook.";
@@ -32,51 +30,6 @@ export const NO_SERVER_NOTICE =
   "No Jupyter server reachable from this page: showing the last state saved in the notebook.";
 export const STREAM_DOWN_NOTICE =
   "Live updates interrupted: reconnecting, and checking every 5 s meanwhile.";
-
-/**
- * The job in an output's data, if the data is well formed.
- * @param {unknown} data
- * @returns {{jobId: string, saved: Job | null} | null}
- */
-export function parseOutputData(data) {
-  if (!data || typeof data !== "object") return null;
-  const record = /** @type {Record<string, unknown>} */ (data);
-  const jobId = record.job_id;
-  if (typeof jobId !== "string" || !jobId) return null;
-  const job = /** @type {Job | null | undefined} */ (record.job);
-  const saved =
-    job && typeof job === "object" && job.job_id === jobId && typeof job.status === "string"
-      ? job
-      : null;
-  return { jobId, saved };
-}
-
-/**
- * Call `onUnknown` once if the server turns out not to know `jobId`: the stream has been
- * open long enough for its snapshot of every job to arrive, and the job is not in it.
- * (A job the server deleted while we watch comes through the subscription as null.)
- * @param {ProgressStream} stream
- * @param {string} jobId
- * @param {() => void} onUnknown
- * @returns {() => void} stop watching
- */
-export function watchUnknown(stream, jobId, onUnknown) {
-  /** @type {ReturnType<typeof setTimeout> | null} */
-  let timer = null;
-  const check = () => {
-    timer = null;
-    if (stream.state === "live" && !stream.jobs.has(jobId)) onUnknown();
-  };
-  const arm = () => {
-    if (timer === null && stream.state === "live") timer = setTimeout(check, SNAPSHOT_GRACE_MS);
-  };
-  const stop = stream.onState((state) => (state === "live" ? arm() : undefined));
-  arm();
-  return () => {
-    stop();
-    if (timer !== null) clearTimeout(timer);
-  };
-}
 
 /** A placeholder until the first state arrives. @param {string} jobId @returns {Job} */
 function placeholder(jobId) {

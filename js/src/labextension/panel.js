@@ -6,38 +6,13 @@
 import { Widget } from "@lumino/widgets";
 import { createJobView } from "../render.js";
 import { getStream, isFinal } from "../stream.js";
+import { countRunning, executedCopyPath, FILTERS } from "./jobs.js";
 
 /** @typedef {import("../stream.js").Job} Job */
 /** @typedef {import("../render.js").JobView} JobView */
 
 export const PANEL_ID = "jupyter-progress-jobs";
 const LOG_PREFIX = "[jupyter-progress]";
-
-/** @type {Array<[string, string, (job: Job) => boolean]>} value, label, test */
-export const FILTERS = [
-  ["all", "All", () => true],
-  ["running", "Running", (job) => !isFinal(job)],
-  ["completed", "Completed", (job) => job.status === "completed"],
-  ["failed", "Failed", (job) => job.status === "failed"],
-  ["cancelled", "Cancelled", (job) => job.status === "cancelled"],
-];
-
-/**
- * Where a notebook job wrote its executed copy (a path relative to the server root).
- * @param {Job} job
- * @returns {string | null}
- */
-export function executedCopyPath(job) {
-  const details = /** @type {Record<string, unknown> | undefined} */ (
-    /** @type {any} */ (job).details
-  );
-  if (job.kind !== "notebook" || !details || typeof details !== "object") return null;
-  for (const key of ["output_path", "executed_path", "output"]) {
-    const value = details[key];
-    if (typeof value === "string" && value) return value;
-  }
-  return null;
-}
 
 /**
  * @typedef {{
@@ -315,9 +290,7 @@ export class StatusItem extends Widget {
 
   /** Number of jobs not finished yet (pending or processing). */
   get running() {
-    let running = 0;
-    for (const job of this._jobs.values()) if (!isFinal(job)) running++;
-    return running;
+    return countRunning(this._jobs.values());
   }
 
   _render() {
