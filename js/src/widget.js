@@ -61,9 +61,23 @@ function renderJob({ model, el }) {
       }
     );
   };
-  model.on("change:job", paint);
+  // Kernel-synced changes are painted at most once per animation frame, like the stream's.
+  /** @type {number | null} */
+  let frame = null;
+  const paintSoon = () => {
+    if (frame === null) {
+      frame = requestAnimationFrame(() => {
+        frame = null;
+        paint();
+      });
+    }
+  };
+  model.on("change:job", paintSoon);
   /** @type {Array<() => void>} */
-  const cleanups = [() => model.off("change:job", paint)];
+  const cleanups = [
+    () => model.off("change:job", paintSoon),
+    () => frame !== null && cancelAnimationFrame(frame),
+  ];
   if (stream) {
     cleanups.push(
       stream.subscribeJob(jobId, (job) => {
