@@ -385,6 +385,16 @@ def test_polls_every_5_s_while_the_stream_is_down_and_stops_when_back(
     assert requests.jobs(since=settled) == [], "no polling once the stream is back"
     print(f"[stream back] reconnected within {settled - back_at:.1f} s")
 
+    # Clearing the output removes the view: its cleanup closes the page's EventSource.
+    page.evaluate(
+        "() => { window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs'); }"
+    )
+    page.wait_for_function(
+        "() => window.__eventSources.length > 0"
+        " && window.__eventSources.every((s) => s.readyState === 2)",
+        timeout=10_000,
+    )
+
 
 def test_reload_mid_job_resumes(lab_server: LabServer, page: Any) -> None:
     job = lab_server.create_job("survives a reload", total=50)
