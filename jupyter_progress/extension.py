@@ -56,6 +56,9 @@ class JupyterProgress(ExtensionApp):
     events_kept = Int(
         10_000, help="Recent events kept (in memory and in the store) for Last-Event-ID replay."
     ).tag(config=True)
+    events_kept_bytes = Int(
+        32 * 1024 * 1024, help="Upper bound on the bytes of recent events kept in memory."
+    ).tag(config=True)
     subscriber_queue_bytes = Int(
         64 * 1024,
         help="Pending bytes per stream reader before its queue collapses to the latest "
@@ -98,6 +101,7 @@ class JupyterProgress(ExtensionApp):
             reporter_timeout=self.reporter_timeout,
             flush_interval=self.flush_interval,
             events_kept=self.events_kept,
+            events_kept_bytes=self.events_kept_bytes,
             log=self.log,
         )
         self.manager.recover()

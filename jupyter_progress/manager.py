@@ -63,6 +63,7 @@ class JobManager:
         reporter_timeout: float = 120.0,
         flush_interval: float = 0.5,
         events_kept: int = 10_000,
+        events_kept_bytes: int = 32 * 1024 * 1024,
         log: logging.Logger | None = None,
     ) -> None:
         self.store = store
@@ -73,8 +74,12 @@ class JobManager:
         self.log = log or logging.getLogger(__name__)
         self._jobs: dict[str, Job] = {}
         self._recent: deque[Event] = deque()
+        self._recent_bytes = 0
         self._events_kept = events_kept
+        self._events_kept_bytes = events_kept_bytes
         self._evicted_up_to = 0
+        self._latest: dict[str, Event] = {}  # each job's newest frame: the snapshot
+        self._heard_at: dict[str, float] = {}  # monotonic time of a reporter's last word
         self._last_event_id = 0
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -82,15 +87,20 @@ class JobManager:
 
     def recover(self) -> None:
         """Load the store; jobs that were running when the server died are now failed."""
-        for event in self.store.load_events():
-            self._remember(event)
-        self._evicted_up_to = self._recent[0].event_id - 1 if self._recent else 0
         for job in self.store.load_jobs():
             self._jobs[job.job_id] = job
+        for event in self.store.load_events():
+            self._remember(event)
+            if event.job_id in self._jobs:  # a kept job's events are all updates
+                self._latest[event.job_id] = event
+        self._evicted_up_to = self._recent[0].event_id - 1 if self._recent else 0
         for job in list(self._jobs.values()):
             if not job.is_final:
                 self.log.info("job %s was running when the server stopped: failed", job.job_id)
                 self._finish(job, JobStatus.FAILED, RESTART_MESSAGE)
+        for job in self._jobs.values():
+            if job.job_id not in self._latest:  # its events were trimmed: serialize it once
+                self._latest[job.job_id] = self._job_event(self._last_event_id, job)
         self.store.flush()
 
     async def start(self) -> None:
@@ -124,17 +134,26 @@ class JobManager:
         interval = max(0.05, min(self.reporter_timeout / 4, 5.0))
         while True:
             await asyncio.sleep(interval)
-            self.fail_silent_reporters()
+            try:
+                self.fail_silent_reporters()
+            except Exception:
+                self.log.exception("the silent-reporter watchdog failed; it goes on")
 
     def fail_silent_reporters(self, now: float | None = None) -> list[str]:
-        """End ``reported`` jobs whose reporter has been silent for too long."""
-        now = now or time.time()
+        """End ``reported`` jobs whose reporter has been silent for too long.
+
+        Measured on the monotonic clock, which stands still while the machine sleeps: a
+        laptop waking up does not fail every job at once.
+        """
+        now = now if now is not None else time.monotonic()
         failed = []
         for job in list(self._jobs.values()):
+            heard_at = self._heard_at.get(job.job_id)
             if (
                 job.kind is JobKind.REPORTED
                 and not job.is_final
-                and now - job.updated_at > self.reporter_timeout
+                and heard_at is not None
+                and now - heard_at > self.reporter_timeout
             ):
                 message = (
                     f"no progress report for {self.reporter_timeout:g} s: "
@@ -173,8 +192,9 @@ class JobManager:
     ) -> tuple[list[bytes], int]:
         """What a new stream reader gets first, and the id it is up to date with.
 
-        A replay of what it missed if the ring still holds it; otherwise a snapshot of
-        the current state of every matching job (all frames sharing the latest id).
+        A replay of what it missed if the ring still holds it; otherwise a snapshot: the
+        newest frame of every matching job, already serialized, in event order (so a
+        reader that drops mid-snapshot resumes from where it got to).
         """
         if last_event_id is not None and self._evicted_up_to <= last_event_id <= (
             self._last_event_id
@@ -185,17 +205,12 @@ class JobManager:
                 if event.event_id > last_event_id and (job_ids is None or event.job_id in job_ids)
             ]
             return frames, self._last_event_id
-        snapshot_id = self._last_event_id
-        now = time.time()
-        jobs = [job for job in self._jobs.values() if job_ids is None or job.job_id in job_ids]
-        jobs.sort(key=lambda job: job.created_at)
-        frames = [
-            format_json_event(
-                snapshot_id, "job_updated", {"type": "job_updated", "data": job.to_dict(now)}
-            )
-            for job in jobs
-        ]
-        return frames, snapshot_id
+        if job_ids is None:
+            latest = list(self._latest.values())
+        else:
+            latest = [self._latest[job_id] for job_id in job_ids if job_id in self._latest]
+        latest.sort(key=lambda event: event.event_id)
+        return [event.frame for event in latest], self._last_event_id
 
     # ----- commands from clients -------------------------------------------------------
 
@@ -220,6 +235,7 @@ class JobManager:
         if spec.kind is JobKind.REPORTED:
             job.status = JobStatus.PROCESSING
             job.started_at = now
+            self._heard_at[job.job_id] = time.monotonic()
         self._jobs[job.job_id] = job
         self.log.info("job %s (%s) created: %s", job.job_id, job.kind.value, job.name)
         self._emit(job, durable=True)
@@ -253,6 +269,7 @@ class JobManager:
                 if (sample["item"], sample["error"]) not in known:
                     job.add_error_sample(sample["item"], sample["error"])
         job.updated_at = time.time()
+        self._heard_at[job_id] = time.monotonic()
         if report.status in FINAL_STATUSES:
             self._finish(job, report.status, job.message)
         elif before != (job.success, job.errors, job.total, job.message, len(job.error_samples)):
@@ -280,6 +297,7 @@ class JobManager:
         if not job.is_final:
             raise JobStateConflict("the job is still running; cancel it first")
         del self._jobs[job_id]
+        self._latest.pop(job_id, None)
         self.store.mark_deleted(job_id)
         event_id = self._next_event_id()
         payload = {"type": "job_removed", "data": {"job_id": job_id}}
@@ -338,6 +356,7 @@ class JobManager:
             job.started_at = now
         if status is JobStatus.COMPLETED and job.total is None:
             job.total = job.processed
+        self._heard_at.pop(job.job_id, None)
         self.log.info("job %s %s: %s", job.job_id, status.value, job.name)
         self._emit(job, durable=True)
 
@@ -346,13 +365,16 @@ class JobManager:
         self._last_event_id = max(self._last_event_id + 1, time.time_ns() // 1000)
         return self._last_event_id
 
-    def _emit(self, job: Job, *, durable: bool = False) -> None:
-        event_id = self._next_event_id()
+    @staticmethod
+    def _job_event(event_id: int, job: Job) -> Event:
         payload = {"type": "job_updated", "data": job.to_dict()}
+        return Event(event_id, job.job_id, format_json_event(event_id, "job_updated", payload))
+
+    def _emit(self, job: Job, *, durable: bool = False) -> None:
+        event = self._job_event(self._next_event_id(), job)
+        self._latest[job.job_id] = event
         self.store.mark_dirty(job)
-        self._publish(
-            Event(event_id, job.job_id, format_json_event(event_id, "job_updated", payload))
-        )
+        self._publish(event)
         if durable:
             self._flush()
 
@@ -365,7 +387,13 @@ class JobManager:
             self.log.exception("broadcast of event %s failed; the job goes on", event.event_id)
 
     def _remember(self, event: Event) -> None:
-        if len(self._recent) >= self._events_kept:
-            self._evicted_up_to = self._recent.popleft().event_id
+        """Keep the event for replay, within both the count and the byte bound."""
         self._recent.append(event)
+        self._recent_bytes += len(event.frame)
+        while self._recent and (
+            len(self._recent) > self._events_kept or self._recent_bytes > self._events_kept_bytes
+        ):
+            evicted = self._recent.popleft()
+            self._recent_bytes -= len(evicted.frame)
+            self._evicted_up_to = evicted.event_id
         self._last_event_id = max(self._last_event_id, event.event_id)

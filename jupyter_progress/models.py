@@ -51,6 +51,7 @@ MAX_MESSAGE_LENGTH = 1000
 MAX_ERROR_SAMPLES = 100
 MAX_SAMPLE_ITEM_LENGTH = 500
 MAX_SAMPLE_ERROR_LENGTH = 2000
+MAX_SAMPLES_TOTAL_LENGTH = 16_000  # all of a job's samples: keeps every event small
 MAX_COUNTER = 10**12
 MAX_PATH_LENGTH = 4096
 MAX_TARGET_LENGTH = 300
@@ -134,14 +135,18 @@ class Job:
         return round(max(self.total - self.processed, 0) / rate, 1)
 
     def add_error_sample(self, item: str, error: str) -> None:
-        """Keep the first samples: they are the ones a user fixes first."""
-        if len(self.error_samples) < MAX_ERROR_SAMPLES:
-            self.error_samples.append(
-                {
-                    "item": item[:MAX_SAMPLE_ITEM_LENGTH],
-                    "error": error[:MAX_SAMPLE_ERROR_LENGTH],
-                }
-            )
+        """Keep the first samples: they are the ones a user fixes first.
+
+        Bounded in number and in total size, since every event carries them.
+        """
+        if len(self.error_samples) >= MAX_ERROR_SAMPLES:
+            return
+        used = sum(len(s["item"]) + len(s["error"]) for s in self.error_samples)
+        room = MAX_SAMPLES_TOTAL_LENGTH - used
+        item, error = item[:MAX_SAMPLE_ITEM_LENGTH], error[:MAX_SAMPLE_ERROR_LENGTH]
+        if len(item) + len(error) > room:
+            return
+        self.error_samples.append({"item": item, "error": error})
 
     def to_dict(self, now: float | None = None) -> dict[str, Any]:
         """The public JSON shape of a job (see docs/api.md)."""

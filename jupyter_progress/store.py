@@ -87,9 +87,6 @@ class JobStore:
         ]
         deleted = [(job_id,) for job_id in self._deleted]
         events = [(e.event_id, e.job_id, e.frame) for e in self._new_events]
-        self._dirty_jobs.clear()
-        self._deleted.clear()
-        self._new_events.clear()
         self._db.execute("BEGIN")
         try:
             self._db.executemany(
@@ -113,7 +110,11 @@ class JobStore:
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
-            raise
+            raise  # everything stays pending: the next flush tries again
+        # Cleared only once committed (nothing runs between: the loop owns the store).
+        self._dirty_jobs.clear()
+        self._deleted.clear()
+        self._new_events.clear()
         self.writes += 1
 
     def stats(self) -> dict[str, Any]:

@@ -59,12 +59,26 @@ async def test_snapshot_first_when_connecting_without_last_event_id(
         by_id = {event.data["job_id"]: event.data for event in snapshot}
         assert set(by_id) == {first["job_id"], second["job_id"]}
         assert by_id[first["job_id"]]["progress"]["processed"] == 3
-        assert snapshot[0].event_id == snapshot[1].event_id
+        ids = [event.event_id or 0 for event in snapshot]
+        assert ids == sorted(ids), "each job's newest event, in event order"
+        assert [e.data["job_id"] for e in snapshot] == [second["job_id"], first["job_id"]]
         await report(api, second["job_id"], success=1)
         live = await reader.next()
         assert live.type == "job_updated"
         assert live.data["job_id"] == second["job_id"]
-        assert live.event_id is not None and live.event_id > snapshot[0].event_id
+        assert live.event_id is not None and live.event_id > max(ids)
+
+
+async def test_reader_dropped_mid_snapshot_resumes_the_rest(api: httpx.AsyncClient) -> None:
+    jobs = [await create(api, name=f"job {i}", total=5) for i in range(4)]
+    async with StreamReader(api) as reader:
+        first_two = [await reader.next(), await reader.next()]
+    resume = {"Last-Event-ID": str(first_two[-1].event_id)}
+    async with StreamReader(api, headers=resume) as reader:
+        rest = [await reader.next(), await reader.next()]
+        assert reader.drain() == []
+    seen = [e.data["job_id"] for e in first_two + rest]
+    assert seen == [job["job_id"] for job in jobs]
 
 
 async def test_one_event_per_accepted_report_in_order_when_reader_keeps_up(

@@ -81,8 +81,33 @@ def test_silent_reporter_fails_the_job(tmp_path: Path) -> None:
     manager = JobManager(store=store, broker=EventBroker(), reporter_timeout=30)
     manager.recover()
     job = manager.create(JobSpec(kind=JobKind.REPORTED, name="kernel died", total=5))
-    assert manager.fail_silent_reporters(now=time.time() + 10) == []
-    assert manager.fail_silent_reporters(now=time.time() + 31) == [job.job_id]
+    assert manager.fail_silent_reporters(now=time.monotonic() + 10) == []
+    assert manager.fail_silent_reporters(now=time.monotonic() + 31) == [job.job_id]
     assert job.status.value == "failed"
     assert "no progress report" in job.message
     store.close()
+
+
+def test_a_failed_flush_keeps_its_writes_for_the_next_one(tmp_path: Path) -> None:
+    """Regression: pending writes were dropped before the transaction, and lost on error."""
+    path = tmp_path / "jobs.sqlite"
+    store = JobStore(path)
+    manager = JobManager(store=store, broker=EventBroker())
+    manager.recover()
+    job = manager.create(JobSpec(kind=JobKind.REPORTED, name="x", total=5))
+    manager.report(job.job_id, ProgressReport(success=3))
+    blocker = sqlite3.connect(path, timeout=0)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    store._db.execute("PRAGMA busy_timeout=0")
+    try:
+        store.flush()
+    except sqlite3.OperationalError:
+        pass
+    else:
+        raise AssertionError("the flush should have met the lock")
+    blocker.rollback()
+    blocker.close()
+    store.flush()
+    store.close()
+    (reloaded,) = JobStore(path).load_jobs()
+    assert reloaded.success == 3

@@ -127,8 +127,12 @@ def test_error_samples_are_bounded_and_truncated() -> None:
     job = Job(job_id="a" * 32, name="x", kind=JobKind.REPORTED)
     for i in range(150):
         job.add_error_sample(f"item {i}", "E" * 5000)
-    assert len(job.error_samples) == 100
     assert len(job.error_samples[0]["error"]) == 2000
+    assert sum(len(s["item"]) + len(s["error"]) for s in job.error_samples) <= 16_000
+    short = Job(job_id="c" * 32, name="x", kind=JobKind.REPORTED)
+    for i in range(150):
+        short.add_error_sample(f"item {i}", "ValueError")
+    assert len(short.error_samples) == 100
 
 
 def test_job_record_round_trips(tmp_path: Path) -> None:
