@@ -24,14 +24,19 @@ class Event:
 
 
 class Subscriber:
-    """One stream reader's bounded queue."""
+    """One stream reader's bounded queue.
+
+    While the reader keeps up, a plain FIFO of every event. Once its pending bytes pass
+    the bound it switches to "latest per job" (a dict, O(1) per push) until it drains.
+    """
 
     def __init__(self, job_ids: frozenset[str] | None, max_pending_bytes: int) -> None:
         self.job_ids = job_ids
         self.max_pending_bytes = max_pending_bytes
         self.closed = False
         self.coalesced = 0
-        self._pending: deque[Event] = deque()
+        self._queue: deque[Event] = deque()
+        self._latest: dict[str, Event] | None = None
         self._pending_bytes = 0
         self._waiter: asyncio.Future[None] | None = None
 
@@ -39,13 +44,25 @@ class Subscriber:
     def pending_bytes(self) -> int:
         return self._pending_bytes
 
+    @property
+    def pending(self) -> list[Event]:
+        """What the reader will get next, in event order."""
+        return list(self._latest.values() if self._latest is not None else self._queue)
+
     def push(self, event: Event) -> None:
         if self.closed:
             return
-        self._pending.append(event)
         self._pending_bytes += len(event.frame)
-        if self._pending_bytes > self.max_pending_bytes:
-            self._collapse()
+        if self._latest is not None:
+            replaced = self._latest.pop(event.job_id, None)
+            if replaced is not None:
+                self._pending_bytes -= len(replaced.frame)
+                self.coalesced += 1
+            self._latest[event.job_id] = event
+        else:
+            self._queue.append(event)
+            if self._pending_bytes > self.max_pending_bytes:
+                self._start_coalescing()
         self._wake()
 
     def _wake(self) -> None:
@@ -53,21 +70,28 @@ class Subscriber:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _collapse(self) -> None:
+    def _start_coalescing(self) -> None:
         """Keep only the newest event of each job, in the order they happened."""
         latest: dict[str, Event] = {}
-        for event in self._pending:
+        for event in self._queue:
             latest.pop(event.job_id, None)
             latest[event.job_id] = event
-        self.coalesced += len(self._pending) - len(latest)
-        self._pending = deque(latest.values())
-        self._pending_bytes = sum(len(event.frame) for event in self._pending)
+        self.coalesced += len(self._queue) - len(latest)
+        self._queue.clear()
+        self._latest = latest
+        self._pending_bytes = sum(len(event.frame) for event in latest.values())
+
+    def _take_all(self) -> list[Event]:
+        batch = self.pending
+        self._queue.clear()
+        self._latest = None
+        self._pending_bytes = 0
+        return batch
 
     def close(self) -> None:
         """Stop receiving and wake the reader so it can leave at once."""
         self.closed = True
-        self._pending.clear()
-        self._pending_bytes = 0
+        self._take_all()
         self._wake()
 
     async def next_batch(self, timeout: float) -> list[Event] | None:
@@ -76,7 +100,7 @@ class Subscriber:
         A bare future and one timer per wait (no task, unlike ``asyncio.wait_for``):
         with a thousand readers, every wake-up counts.
         """
-        if not self._pending and not self.closed:
+        if not self._pending_bytes and not self.closed:
             loop = asyncio.get_running_loop()
             self._waiter = waiter = loop.create_future()
             timer = loop.call_later(timeout, self._wake)
@@ -85,12 +109,9 @@ class Subscriber:
             finally:
                 timer.cancel()
                 self._waiter = None
-            if not self._pending:
+            if not self._pending_bytes:
                 return None
-        batch = list(self._pending)
-        self._pending.clear()
-        self._pending_bytes = 0
-        return batch
+        return self._take_all()
 
 
 class EventBroker:

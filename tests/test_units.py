@@ -47,7 +47,7 @@ def test_subscriber_keeps_every_event_while_under_its_bound() -> None:
     sub = Subscriber(None, max_pending_bytes=1000)
     for i in range(5):
         sub.push(event(i, "a"))
-    assert [e.event_id for e in sub._pending] == [0, 1, 2, 3, 4]
+    assert [e.event_id for e in sub.pending] == [0, 1, 2, 3, 4]
     assert sub.coalesced == 0
 
 
@@ -55,7 +55,7 @@ def test_subscriber_collapses_to_latest_per_job_when_behind() -> None:
     sub = Subscriber(None, max_pending_bytes=100)
     for i in range(30):
         sub.push(event(i, "a" if i % 3 else "b"))
-    pending = list(sub._pending)
+    pending = list(sub.pending)
     assert {e.job_id: e.event_id for e in pending} == {"a": 29, "b": 27}
     assert [e.event_id for e in pending] == sorted(e.event_id for e in pending)
     assert sub.pending_bytes <= 100
@@ -69,8 +69,8 @@ def test_broker_routes_by_job_and_serializes_once() -> None:
     only_b = broker.subscribe(["b"])
     published = event(1, "a")
     broker.publish(published)
-    assert all(sub._pending[0].frame is published.frame for sub in [everything, *only_a])
-    assert not only_b._pending
+    assert all(sub.pending[0].frame is published.frame for sub in [everything, *only_a])
+    assert not only_b.pending
     assert broker.subscriber_count == 52
     for sub in [everything, *only_a, only_b]:
         broker.unsubscribe(sub)
@@ -102,7 +102,7 @@ def test_manager_serializes_each_change_once_for_all_subscribers(tmp_path: Path)
     subs = [broker.subscribe() for _ in range(100)]
     job = manager.create(JobSpec(kind=JobKind.REPORTED, name="x", total=3))
     manager.report(job.job_id, ProgressReport(success=1))
-    frames = [sub._pending[-1].frame for sub in subs]
+    frames = [sub.pending[-1].frame for sub in subs]
     assert all(frame is frames[0] for frame in frames)
     assert sys.getrefcount(frames[0]) > 100
     manager.store.close()
