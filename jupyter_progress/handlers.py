@@ -21,6 +21,7 @@ from .broker import EventBroker
 from .exceptions import InvalidRequest, JobNotFound, JobStateConflict, ProgressError
 from .manager import JobManager
 from .models import (
+    JobKind,
     parse_job_id,
     parse_job_spec,
     parse_progress_report,
@@ -128,6 +129,11 @@ class JobsHandler(ProgressHandler):
     @maps_domain_errors
     def post(self) -> None:
         spec = parse_job_spec(self.json_body(), max_concurrency=self.app.max_concurrency)
+        if spec.kind is not JobKind.REPORTED and not self.authorizer.is_authorized(
+            self, self.current_user, "execute", "kernels"
+        ):
+            # A server-run job runs code: it needs the same right as running a kernel.
+            raise web.HTTPError(403, "running code in the server needs execute on kernels")
         job = self.manager.create(spec)
         self.set_header("Location", self.app.job_url(job.job_id))
         self.write_json(job.to_dict(), status=201)
@@ -240,7 +246,9 @@ class EventsHandler(ProgressHandler):
     async def _flush(self) -> None:
         """A flush that a reader who stopped reading cannot hold forever."""
         flushed = self.flush()
-        if not flushed.done():  # usually done at once: the socket took it all
+        if flushed.done():  # usually at once: the socket took it all (or it is closed)
+            flushed.result()
+        else:
             await asyncio.wait_for(flushed, timeout=self.app.send_timeout)
 
     def on_connection_close(self) -> None:
