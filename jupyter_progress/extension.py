@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from traitlets import CaselessStrEnum, Float, Int, Unicode, default
 from .broker import EventBroker
 from .manager import JobManager, JobRunner
 from .models import JobKind
-from .store import JobStore
+from .store import JobStore, StoreLocked
 
 API_PREFIX = "jupyter-progress/api"
 
@@ -26,13 +27,15 @@ class JupyterProgress(ExtensionApp):
     load_other_extensions = True
 
     db_path = Unicode(
-        help="SQLite file that keeps every job across restarts "
-        "(default: jupyter_progress.sqlite in Jupyter's data dir).",
+        help="SQLite file that keeps every job across restarts (default: one per server "
+        "root dir, in Jupyter's data dir under jupyter_progress/). One server per file.",
     ).tag(config=True)
 
     @default("db_path")
     def _default_db_path(self) -> str:
-        return str(Path(jupyter_data_dir()) / "jupyter_progress.sqlite")
+        root = self.root_dir if self.serverapp is not None else os.getcwd()
+        key = hashlib.sha256(root.encode("utf-8", "replace")).hexdigest()[:12]
+        return str(Path(jupyter_data_dir()) / "jupyter_progress" / f"jobs-{key}.sqlite")
 
     max_body_bytes = Int(
         1024 * 1024, help="Largest request body accepted (bigger ones get 413)."
@@ -93,7 +96,20 @@ class JupyterProgress(ExtensionApp):
 
     def initialize_settings(self) -> None:
         self.broker = EventBroker(max_pending_bytes=self.subscriber_queue_bytes)
-        store = JobStore(self.db_path, events_kept=self.events_kept)
+        try:
+            store = JobStore(self.db_path, events_kept=self.events_kept)
+        except StoreLocked as error:
+            fallback = Path(self.db_path).with_name(
+                f"{Path(self.db_path).stem}-{os.getpid()}.sqlite"
+            )
+            self.log.warning(
+                "%s; this server keeps its jobs in %s instead (they will not be found "
+                "after a restart: give each server its own c.JupyterProgress.db_path)",
+                error,
+                fallback,
+            )
+            self.db_path = str(fallback)
+            store = JobStore(self.db_path, events_kept=self.events_kept)
         self.manager = JobManager(
             store=store,
             broker=self.broker,

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .broker import Event
+from .exceptions import ProgressError
 from .models import Job
 
 SCHEMA = """
@@ -30,6 +31,26 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 
+class StoreLocked(ProgressError):
+    """Another server already keeps its jobs in this file."""
+
+
+def _lock_exclusively(lock_path: Path) -> IO[str] | None:
+    """Hold an exclusive lock for this process's life: two servers recovering and
+    trimming one file would fail each other's running jobs."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks, one server per file is on the user
+        return None
+    handle = open(lock_path, "a")  # noqa: SIM115 - held open until close()
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise StoreLocked(f"{lock_path} is held by another jupyter-progress server") from None
+    return handle
+
+
 TRIM_EVERY = 1000  # events written between trims of the events table (a scan of it)
 
 
@@ -40,6 +61,7 @@ class JobStore:
         self.path = Path(path)
         self.events_kept = events_kept
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_file = _lock_exclusively(self.path.with_name(self.path.name + ".lock"))
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -123,5 +145,9 @@ class JobStore:
         return {"jobs": jobs, "events": events, "transactions": self.writes}
 
     def close(self) -> None:
-        self.flush()
-        self._db.close()
+        try:
+            self.flush()
+        finally:
+            self._db.close()
+            if self._lock_file is not None:
+                self._lock_file.close()  # releases the lock

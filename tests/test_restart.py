@@ -6,12 +6,13 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
 from server_process import ServerProcess
 
 from jupyter_progress.broker import EventBroker
 from jupyter_progress.manager import RESTART_MESSAGE, JobManager
 from jupyter_progress.models import JobKind, JobSpec, JobStatus, ProgressReport
-from jupyter_progress.store import TRIM_EVERY, JobStore
+from jupyter_progress.store import TRIM_EVERY, JobStore, StoreLocked
 
 
 def test_kill_9_loses_no_finished_job_and_fails_running_ones(tmp_path: Path) -> None:
@@ -111,3 +112,37 @@ def test_a_failed_flush_keeps_its_writes_for_the_next_one(tmp_path: Path) -> Non
     store.close()
     (reloaded,) = JobStore(path).load_jobs()
     assert reloaded.success == 3
+
+
+def test_a_second_store_on_the_same_file_is_refused(tmp_path: Path) -> None:
+    first = JobStore(tmp_path / "jobs.sqlite")
+    with pytest.raises(StoreLocked):
+        JobStore(tmp_path / "jobs.sqlite")
+    first.close()
+    JobStore(tmp_path / "jobs.sqlite").close()
+
+
+def test_a_second_server_on_the_same_file_leaves_the_first_ones_jobs_alone(
+    tmp_path: Path,
+) -> None:
+    shared = tmp_path / "db" / "jobs.sqlite"
+    first = ServerProcess(tmp_path / "one", shared)
+    second = ServerProcess(tmp_path / "two", shared)
+    first.start()
+    try:
+        with first.client() as http:
+            running = http.post("jobs", json={"name": "long", "total": 10}).json()
+            http.post(f"jobs/{running['job_id']}/progress", json={"success": 4})
+        second.start()
+        try:
+            with second.client() as http:
+                assert http.get("jobs").json()["jobs"] == []
+                assert http.post("jobs", json={"name": "other"}).status_code == 201
+        finally:
+            second.stop()
+        assert "held by another jupyter-progress server" in second.log_path.read_text()
+        with first.client() as http:
+            job = http.get(f"jobs/{running['job_id']}").json()
+        assert (job["status"], job["progress"]["success"]) == ("processing", 4)
+    finally:
+        first.stop()
