@@ -63,10 +63,16 @@ def maps_domain_errors(method: Method) -> Method:
     return wrapper  # type: ignore[return-value]
 
 
+@web.stream_request_body
 class ProgressHandler(APIHandler):
-    """Base of every endpoint: one auth resource, body limit, JSON helpers."""
+    """Base of every endpoint: one auth resource, body limit, JSON helpers.
+
+    The body is streamed in, so an oversized one is refused (413) from its
+    ``Content-Length`` before it is read, or as soon as a chunked one passes the limit.
+    """
 
     auth_resource = AUTH_RESOURCE
+    _body: bytearray
 
     @property
     def app(self) -> JupyterProgress:
@@ -77,24 +83,26 @@ class ProgressHandler(APIHandler):
         return self.app.manager
 
     async def prepare(self) -> None:  # type: ignore[override]
-        limit = self.app.max_body_bytes
-        declared = self.request.headers.get("Content-Length")
-        if (
-            declared is not None
-            and declared.isascii()
-            and declared.isdigit()
-            and (int(declared) > limit)
-        ):
-            raise web.HTTPError(413, f"the request body is larger than {limit} bytes")
-        if len(self.request.body or b"") > limit:
-            raise web.HTTPError(413, f"the request body is larger than {limit} bytes")
+        self._body = bytearray()
+        declared = self.request.headers.get("Content-Length", "")
+        if declared.isascii() and declared.isdigit() and int(declared) > self.app.max_body_bytes:
+            self._refuse_too_large()
         await super().prepare()
 
+    def data_received(self, chunk: bytes) -> None:
+        self._body += chunk
+        if len(self._body) > self.app.max_body_bytes:
+            self._body = bytearray()
+            self._refuse_too_large()
+
+    def _refuse_too_large(self) -> None:
+        raise web.HTTPError(413, f"the request body is larger than {self.app.max_body_bytes} bytes")
+
     def json_body(self) -> Any:
-        if not self.request.body:
+        if not self._body:
             return {}
         try:
-            body = json.loads(self.request.body)
+            body = json.loads(self._body)
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise InvalidRequest("the request body is not valid JSON") from None
         try:  # lone surrogates (from "\ud800" escapes) would break logs, files and clients

@@ -257,3 +257,19 @@ async def test_cookie_without_xsrf_is_refused_on_mutating_requests(
             assert allowed.status_code == 200
     after = (await api.get(f"jobs/{job['job_id']}")).json()
     assert after["status"] == "processing"
+
+
+async def test_chunked_body_over_the_limit_is_413(api: httpx.AsyncClient) -> None:
+    async def chunks():  # type: ignore[no-untyped-def]
+        yield b'{"name": "'
+        for _ in range(40):
+            yield b"x" * 65536
+        yield b'"}'
+
+    try:
+        response = await api.post("jobs", content=chunks())
+    except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError):
+        pass  # the server answered 413 and closed while the client was still sending
+    else:
+        assert response.status_code == 413
+    assert (await api.get("jobs")).json()["jobs"] == []
