@@ -247,7 +247,10 @@ async def test_cookie_without_xsrf_is_refused_on_mutating_requests(
         assert reading.status_code == 200
         response = await browser.request(method, path.format(id=job["job_id"]), json={"success": 1})
         assert response.status_code == 403
+        # Any HTML page the server renders (here its 404 page) sets the _xsrf cookie.
+        await browser.get(api_url.replace("jupyter-progress/api/", "no-such-page"))
         xsrf = browser.cookies.get("_xsrf")
+        assert xsrf, "a page sets the _xsrf cookie that a page's script reads"
         if xsrf:
             allowed = await browser.post(
                 f"jobs/{job['job_id']}/progress",
