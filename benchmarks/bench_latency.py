@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import statistics
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -69,9 +71,40 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
+def read_in_process(
+    specs: list[tuple[str, int, str, str]],
+    ready: Any,
+    stop: Any,
+    results: Any,
+) -> None:
+    """A reader process: holds its share of the subscribers, then returns their delays."""
+
+    async def hold() -> None:
+        delays: list[float] = []
+        tasks = []
+        for host, port, path, token in specs:
+            connected = asyncio.Event()
+            tasks.append(
+                asyncio.create_task(subscriber(host, port, path, token, delays, connected))
+            )
+            await connected.wait()
+        ready.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        results.put(delays)
+
+    asyncio.run(hold())
+
+
 async def run(args: argparse.Namespace) -> None:
     server = start_server()
     url = urlsplit(server.api_url)
+    context = multiprocessing.get_context("fork")
+    stop = context.Event()
+    results = context.Queue()
     try:
         async with httpx.AsyncClient(
             base_url=server.api_url,
@@ -84,21 +117,24 @@ async def run(args: argparse.Namespace) -> None:
             for index in range(args.jobs):
                 job = await http.post("jobs", json={"name": f"bench {index}", "total": None})
                 jobs.append(job.json()["job_id"])
-            delays: list[float] = []
-            tasks = []
+            specs = []
             for index in range(args.subscribers):
                 job_id = jobs[index % len(jobs)]
                 path = f"{url.path}events?job={job_id}" if args.jobs > 1 else f"{url.path}events"
-                ready = asyncio.Event()
-                tasks.append(
-                    asyncio.create_task(
-                        subscriber(url.hostname, url.port, path, server.token, delays, ready)
-                    )
+                specs.append((str(url.hostname), int(url.port or 80), path, server.token))
+            readers = []
+            for share in range(args.reader_processes):
+                ready = context.Event()
+                process = context.Process(
+                    target=read_in_process,
+                    args=(specs[share :: args.reader_processes], ready, stop, results),
                 )
-                await ready.wait()
+                process.start()
+                readers.append((process, ready))
+            for _, ready in readers:
+                await asyncio.to_thread(ready.wait, 120)
             await asyncio.sleep(1.0)
             idle_rss = rss_kb(server.process.pid)
-            delays.clear()
             cpu_before, wall_before = cpu_seconds(server.process.pid), time.monotonic()
             reports = 0
             period = 1.0 / args.rate
@@ -118,15 +154,19 @@ async def run(args: argparse.Namespace) -> None:
                 await asyncio.sleep(max(0.0, period - (time.monotonic() - tick)))
             await asyncio.sleep(1.0)
             cpu = (cpu_seconds(server.process.pid) - cpu_before) / (time.monotonic() - wall_before)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            stop.set()
+            delays: list[float] = []
+            for _ in readers:
+                delays.extend(await asyncio.to_thread(results.get, True, 60))
+            for process, _ in readers:
+                process.join(10)
     finally:
         server.stop()
     expected = reports * (args.subscribers if args.jobs == 1 else args.subscribers / args.jobs)
     print(
-        f"{args.subscribers} subscribers, {args.jobs} job(s) at {args.rate} Hz for "
-        f"{args.seconds} s: {reports} reports, {len(delays)} of {int(expected)} events received"
+        f"{args.subscribers} subscribers in {args.reader_processes} reader processes, "
+        f"{args.jobs} job(s) at {args.rate} Hz for {args.seconds} s: {reports} reports sent, "
+        f"{len(delays)} of {int(expected)} events received"
     )
     print(
         f"{'push (this server)':28} p50 {percentile(delays, 50):7.1f} ms   "
@@ -153,6 +193,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--rate", type=float, default=20.0, help="reports per second per job")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--reader-processes", type=int, default=2)
     asyncio.run(run(parser.parse_args()))
 
 
