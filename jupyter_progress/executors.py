@@ -32,6 +32,9 @@ ResultSink = Callable[[ResultBatch], None]
 MAX_ERROR_LENGTH = 1000
 #: Largest number of items handed to one worker process at a time (running + queued).
 MAX_PREFETCH = 64
+#: Seconds the Dask executor waits to top a job up, unless half its items are done: items
+#: that finish together then cost the scheduler one graph update, not one each.
+REFILL_DELAY = 0.005
 #: Most results handed to the job manager in one turn of the event loop.
 MAX_DELIVERY = 256
 #: Seconds a worker process gets to exit after SIGTERM before it is killed.
@@ -475,8 +478,11 @@ class DaskExecutor(ItemExecutor):
     The target is imported in the server and sent by reference, as ``client.map`` does,
     so its package must be importable on the workers too. At most ``concurrency`` items
     of a job are submitted at a time, so one job cannot flood a shared cluster; the
-    cluster's worker threads decide how many of those run at once. Cancelling cancels the
-    job's futures. A task lost with its worker (``KilledWorker``) counts as an error.
+    cluster's worker threads decide how many of those run at once. Top-ups go in one
+    ``client.map`` call each, a few milliseconds after an item finishes (at once when half
+    the items in flight are done), since each call is a graph update on the scheduler.
+    Cancelling cancels the job's futures. A task lost with its worker (``KilledWorker``)
+    counts as an error.
     """
 
     name = "dask"
@@ -548,6 +554,16 @@ class DaskExecutor(ItemExecutor):
                 futures.add(future)
             return list(submitted)
 
+        loop = asyncio.get_running_loop()
+        refill: asyncio.TimerHandle | None = None
+
+        def deferred_refill() -> None:
+            """Top up a little later, so that items finishing together share one update."""
+            nonlocal refill
+            refill = None
+            if job_id not in self._cancelled:
+                completed.update(submit_more())
+
         try:
             completed = as_completed(submit_more(), loop=client.loop)
             async for done in completed:
@@ -565,8 +581,13 @@ class DaskExecutor(ItemExecutor):
                     results.append((index_of.pop(future), error))
                     future.release()
                 on_results(results)
-                completed.update(submit_more())
+                if len(futures) <= concurrency // 2:
+                    completed.update(submit_more())
+                elif len(futures) < concurrency and refill is None:
+                    refill = loop.call_later(REFILL_DELAY, deferred_refill)
         finally:
+            if refill is not None:
+                refill.cancel()
             remaining = self._futures.pop(job_id, set())
             self._cancelled.discard(job_id)
             if remaining:
