@@ -534,6 +534,9 @@ def test_one_event_stream_with_panel_status_bar_and_20_outputs(
             .every(b => b.getAttribute('aria-valuenow') === '20')"""
     )
     wait_value(page, f"{PANEL} [data-job-id='{ids[0]}']", "v === 20")
+    page.wait_for_function(f"() => document.querySelector('{STATUS}').dataset.running === '20'")
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(IMAGES / "lab-overview.png"))
     sources = page.evaluate("() => window.__eventSources")
     open_streams = [s for s in sources if s["open"]]
     print(
