@@ -65,8 +65,8 @@ class ServerProcess:
             *self.extra_args,
         ]
         started = time.monotonic()
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
-        self.process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy
+            self.process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
         deadline = started + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -110,7 +110,9 @@ def test_a_failed_flush_keeps_its_writes_for_the_next_one(tmp_path: Path) -> Non
     blocker.close()
     store.flush()
     store.close()
-    (reloaded,) = JobStore(path).load_jobs()
+    reopened = JobStore(path)
+    (reloaded,) = reopened.load_jobs()
+    reopened.close()
     assert reloaded.success == 3
 
 
