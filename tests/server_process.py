@@ -3,6 +3,7 @@ the test's own event loop (blocking clients, kill -9, restarts)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -100,3 +102,14 @@ class ServerProcess:
         return httpx.Client(
             base_url=self.api_url, headers=self.headers, timeout=10, trust_env=False
         )
+
+
+@contextlib.contextmanager
+def running_server(base: Path, *, extra_args: list[str] | None = None) -> Iterator[ServerProcess]:
+    """A started server in ``base`` (root dir and SQLite file inside), stopped afterwards."""
+    server = ServerProcess(base / "root", base / "jobs.sqlite", extra_args=extra_args)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

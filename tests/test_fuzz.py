@@ -10,7 +10,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from server_process import ServerProcess
+from server_process import ServerProcess, running_server
 
 FIELDS = [
     "kind",
@@ -69,11 +69,8 @@ raw_bodies = (
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    base = tmp_path_factory.mktemp("fuzz-server")
-    process = ServerProcess(base / "root", base / "jobs.sqlite")
-    process.start()
-    yield process
-    process.stop()
+    with running_server(tmp_path_factory.mktemp("fuzz-server")) as process:
+        yield process
 
 
 @pytest.fixture(scope="module")

@@ -9,18 +9,15 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
-from server_process import ServerProcess
+from server_process import ServerProcess, running_server
 
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    base = tmp_path_factory.mktemp("notebook-server")
-    process = ServerProcess(base / "root", base / "jobs.sqlite")
-    process.start()
-    yield process
-    process.stop()
+    with running_server(tmp_path_factory.mktemp("notebook-server")) as process:
+        yield process
 
 
 @pytest.mark.timeout(300)

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from server_process import ServerProcess
+from server_process import ServerProcess, running_server
 
 import jupyter_progress.tracking
 from jupyter_progress.client import ProgressClient, ServerInfo, SSEParser, find_server
@@ -25,17 +25,19 @@ from jupyter_progress.tracking import JobCancelled, track
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     base = tmp_path_factory.mktemp("track-server")
-    server = ServerProcess(
-        base / "root", base / "jobs.sqlite", extra_args=["--JupyterProgress.reporter_timeout=3"]
-    )
-    server.start()
-    yield server
-    server.stop()
+    with running_server(base, extra_args=["--JupyterProgress.reporter_timeout=3"]) as server:
+        yield server
 
 
 @pytest.fixture
 def info(live_server: ServerProcess) -> ServerInfo:
     return ServerInfo(live_server.url, live_server.token)
+
+
+def job_of(info: ServerInfo, bar: track[Any]) -> dict[str, Any]:
+    """The server's view of a tracked job."""
+    with ProgressClient(info) as client:
+        return client.get_job(bar.job_id)
 
 
 class Subscriber(threading.Thread):
@@ -97,8 +99,7 @@ def test_loop_exception_fails_the_job_and_propagates_unchanged(info: ServerInfo)
             if item == 3:
                 raise error
     assert caught.value is error
-    with ProgressClient(info) as client:
-        job = client.get_job(bar.job_id)
+    job = job_of(info, bar)
     assert job["status"] == "failed"
     assert job["progress"]["processed"] == 3
 
@@ -108,8 +109,7 @@ def test_break_ends_the_job_completed_with_a_note(info: ServerInfo) -> None:
     for item in bar:
         if item == 4:
             break
-    with ProgressClient(info) as client:
-        job = client.get_job(bar.job_id)
+    job = job_of(info, bar)
     assert job["status"] == "completed"
     assert job["progress"]["processed"] == 4
     assert "stopped early" in job["message"]
@@ -121,8 +121,7 @@ def test_item_scope_counts_successes_and_errors_with_samples(info: ServerInfo) -
             with bar.item(value):
                 if value % 3 == 0:
                     raise KeyError(value)
-    with ProgressClient(info) as client:
-        job = client.get_job(bar.job_id)
+    job = job_of(info, bar)
     assert job["status"] == "completed"
     assert job["progress"] == {
         "processed": 6,
@@ -235,8 +234,7 @@ def test_slow_first_item_keeps_the_job_alive_with_heartbeats(
     bar = track(range(2), name="slow first item", server=info, file=io.StringIO())
     for _ in bar:
         time.sleep(4.5)  # longer than the server's reporter_timeout of 3 s
-    with ProgressClient(info) as client:
-        job = client.get_job(bar.job_id)
+    job = job_of(info, bar)
     assert job["status"] == "completed"
     assert job["progress"]["processed"] == 2
 
@@ -259,7 +257,6 @@ def test_huge_exception_message_still_ends_the_job_failed(info: ServerInfo) -> N
     with pytest.raises(RuntimeError):
         for _ in bar:
             raise RuntimeError("\x00\ud800" + "x" * 50_000)
-    with ProgressClient(info) as client:
-        job = client.get_job(bar.job_id)
+    job = job_of(info, bar)
     assert job["status"] == "failed"
     assert len(job["message"]) <= 1000
