@@ -365,6 +365,7 @@ def test_job_unknown_to_the_server_shows_saved_state_marked_as_such(
         "The server no longer knows this job: showing the last state saved in the notebook."
     )
     assert rendered_value(page, gone_id) == 3
+    assert view.locator(".jp-progress-cancel").is_hidden()
     assert view.locator(".jp-progress-message").text_content() == "<b>not markup</b>"
     assert view.locator(".jp-progress-message b").count() == 0
     # The other output (no saved state) is live.
