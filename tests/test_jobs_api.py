@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import nbformat
 import progress_tasks
 import pytest
 from job_helpers import wait_for_files, write_notebook
@@ -193,3 +194,25 @@ def test_no_server_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 def test_unreachable_server_fails_fast() -> None:
     with pytest.raises(httpx.ConnectError):
         submit("progress_tasks:square", [1], url="http://127.0.0.1:9/")
+
+
+async def test_submit_from_a_kernel_returns_at_once_and_displays_the_job(
+    server_env: str, jp_root_dir: Path, api: httpx.AsyncClient
+) -> None:
+    """The issue's "done when": a cell submits work to the server and shows its widget."""
+    write_notebook(
+        jp_root_dir / "kernel_submits.ipynb",
+        "from jupyter_progress import submit\n"
+        "job = submit('progress_tasks:square', range(50), name='from a kernel', concurrency=2)",
+        "job.wait(90)\nprint(job.status, job.progress['success'])",
+        "job",
+    )
+    notebook_job = await asyncio.to_thread(run_notebook, "kernel_submits.ipynb")
+    await notebook_job.wait_async(timeout=120, raise_on_failure=True)
+    executed = nbformat.read(jp_root_dir / "kernel_submits.executed.ipynb", as_version=4)
+    assert executed.cells[1].outputs[0]["text"] == "completed 50\n"
+    display = executed.cells[2].outputs[0]["data"]
+    assert display["text/plain"] == "from a kernel: 50/50 (100.0%), completed"
+    assert display["application/vnd.jupyter-progress.job+json"]["job"]["status"] == "completed"
+    jobs = (await api.get("jobs", params={"status": "completed"})).json()["jobs"]
+    assert {job["name"] for job in jobs} == {"from a kernel", "kernel_submits.ipynb"}
