@@ -39,6 +39,7 @@ EXIT_OK, EXIT_JOB_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 MAX_STREAM_FAILURES = 8
 STREAM_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 3.0)
 MAX_SAMPLES_SHOWN = 5
+MAX_MESSAGE_SHOWN = 40
 
 
 class CLIError(Exception):
@@ -180,7 +181,10 @@ class Bars:
         bar.total = progress.get("total")
         bar.n = progress.get("processed", 0)
         errors = progress.get("errors", 0)
-        bar.set_postfix_str(f"{job['status']}" + (f", {errors} errors" if errors else ""), False)
+        postfix = [str(job["status"])] + ([f"{errors} errors"] if errors else [])
+        if job["status"] not in FINAL and job.get("message"):
+            postfix.append(str(job["message"]).replace("\n", " ")[:MAX_MESSAGE_SHOWN])
+        bar.set_postfix_str(", ".join(postfix), False)
         if job["status"] in FINAL:
             bar.refresh()
             bar.close()
