@@ -213,9 +213,12 @@ def shut_down_kernels(server: LabServer) -> None:
             api.delete(f"api/kernels/{kernel['id']}")
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+def forget_all_jobs(server: LabServer) -> None:
+    """Start from a clean server: cancel and forget whatever earlier tests left."""
+    for job in server.client.get("jobs").json()["jobs"]:
+        if job["status"] not in ("completed", "failed", "cancelled"):
+            server.client.post(f"jobs/{job['job_id']}/cancel")
+        server.client.delete(f"jobs/{job['job_id']}")
 
 
 # ----- the MIME renderer ----------------------------------------------------------------------
@@ -394,11 +397,7 @@ def test_notebook7_renders_jobs_without_a_kernel(lab_server: LabServer, page: An
 def test_panel_and_status_bar_follow_jobs_live_cancel_and_delete(
     lab_server: LabServer, page: Any
 ) -> None:
-    # Start from a clean server: forget whatever earlier tests left.
-    for job in lab_server.client.get("jobs").json()["jobs"]:
-        if job["status"] not in ("completed", "failed", "cancelled"):
-            lab_server.client.post(f"jobs/{job['job_id']}/cancel")
-        lab_server.client.delete(f"jobs/{job['job_id']}")
+    forget_all_jobs(lab_server)
     done = lab_server.create_job("resize thumbnails", total=40)
     lab_server.report(done["job_id"], success=40, status="completed")
     failed = lab_server.create_job("nightly report", total=12)
@@ -518,6 +517,7 @@ def test_notebook_job_opens_its_executed_copy_from_the_panel(
 def test_one_event_stream_with_panel_status_bar_and_20_outputs(
     lab_server: LabServer, page: Any
 ) -> None:
+    forget_all_jobs(lab_server)
     jobs = [lab_server.create_job(f"parallel part {i:02d}", total=20) for i in range(20)]
     ids = [job["job_id"] for job in jobs]
     name = write_notebook_with_outputs(lab_server, [[job_output(job_id, None)] for job_id in ids])
