@@ -369,6 +369,11 @@ def test_job_unknown_to_the_server_shows_saved_state_marked_as_such(
     )
     assert rendered_value(page, gone_id) == 3
     assert view.locator(".jp-progress-cancel").is_hidden()
+    # The notebook was written by hand, so it is untrusted: the renderer is safe, it renders.
+    trusted = page.evaluate(
+        "() => window.jupyterapp.shell.currentWidget.content.model.cells.get(0).trusted"
+    )
+    assert trusted is False
     assert view.locator(".jp-progress-message").text_content() == "<b>not markup</b>"
     assert view.locator(".jp-progress-message b").count() == 0
     # The other output (no saved state) is live.
