@@ -10,7 +10,7 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
-from traitlets import CaselessStrEnum, Float, Int, Unicode, default
+from traitlets import CaselessStrEnum, Float, Int, Type, Unicode, default
 
 from .broker import EventBroker
 from .manager import JobManager, JobRunner
@@ -81,6 +81,13 @@ class JupyterProgress(ExtensionApp):
         "",
         help="Address of a Dask distributed scheduler (e.g. tcp://10.0.0.5:8786) that runs "
         "python jobs. Setting it selects the dask executor.",
+    ).tag(config=True)
+    executor_class = Type(
+        default_value=None,
+        klass="jupyter_progress.executors.ItemExecutor",
+        allow_none=True,
+        help="A custom ItemExecutor subclass for python jobs (made with log=...); "
+        "overrides 'executor'.",
     ).tag(config=True)
 
     manager: JobManager

@@ -42,8 +42,12 @@ def item_label(item: Any) -> str:
 
 def make_runners(app: JupyterProgress) -> dict[JobKind, JobRunner]:
     """The runners the server extension uses, configured from ``c.JupyterProgress``."""
-    kind = app.executor or ("dask" if app.dask_address else "process")
-    executor = make_executor(kind, dask_address=app.dask_address or None, log=app.log)
+    executor: ItemExecutor
+    if app.executor_class is not None:
+        executor = app.executor_class(log=app.log)
+    else:
+        kind = app.executor or ("dask" if app.dask_address else "process")
+        executor = make_executor(kind, dask_address=app.dask_address or None, log=app.log)
     app.log.info("jupyter-progress runs python jobs on the %s executor", executor.name)
     return {
         JobKind.PYTHON: PythonRunner(executor, log=app.log),

@@ -9,8 +9,11 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from jupyter_progress.executors import ItemExecutor, ResultSink, load_target
 
 
 def square(item: int) -> int:
@@ -49,3 +52,28 @@ def wait_for_file(item: dict[str, Any]) -> int:
 def sleep(seconds: float) -> float:
     time.sleep(seconds)
     return seconds
+
+
+class InlineExecutor(ItemExecutor):
+    """A custom executor (``c.JupyterProgress.executor_class``): items run on the loop."""
+
+    name = "inline"
+
+    async def run(
+        self,
+        job_id: str,
+        target: str,
+        items: Sequence[Any],
+        concurrency: int,
+        on_results: ResultSink,
+    ) -> None:
+        function = load_target(target)
+        for index, item in enumerate(items):
+            function(item)
+            on_results([(index, None)])
+
+    def cancel(self, job_id: str) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass

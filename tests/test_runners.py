@@ -339,6 +339,20 @@ class TestThreadExecutorConfig:
         )
 
 
+class TestCustomExecutorClass:
+    @pytest.fixture
+    def progress_config(self) -> dict[str, Any]:
+        return {"executor_class": "progress_tasks.InlineExecutor", "executor": "thread"}
+
+    async def test_executor_class_overrides_the_executor(self, api: httpx.AsyncClient) -> None:
+        job = await create(
+            api, {"kind": "python", "target": "progress_tasks:square", "items": [1, 2, 3]}
+        )
+        assert job["details"]["executor"] == "inline"
+        final = await final_state(api, job["job_id"])
+        assert (final["status"], final["progress"]["success"]) == ("completed", 3)
+
+
 class TestDaskExecutorConfig:
     @pytest.fixture
     def progress_config(self, dask_cluster: Any) -> dict[str, Any]:
