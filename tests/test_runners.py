@@ -495,3 +495,27 @@ async def test_notebook_job_cancel_stops_the_kernel(
     final = (await api.get(f"jobs/{job['job_id']}")).json()
     assert final["status"] == "cancelled"
     assert final["progress"]["processed"] <= 1
+
+
+async def test_dask_job_goes_on_when_a_worker_process_is_killed(tmp_path: Path) -> None:
+    """A real worker process dies mid-item: Dask restarts it and retries; no item is lost."""
+    distributed = pytest.importorskip("distributed")
+    marker = tmp_path / "killed"
+    items = [{"n": n, "die": n == 4, "marker": str(marker)} for n in range(12)]
+    async with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+        asynchronous=True,
+    ) as cluster:  # fmt: skip
+        executor = DaskExecutor(cluster.scheduler_address)
+        results: Results = []
+        try:
+            await asyncio.wait_for(
+                executor.run("w" * 32, "progress_tasks:die_on", items, 3, results.extend), 120
+            )
+        finally:
+            await executor.shutdown()
+    assert marker.exists(), "the item that kills its worker never ran"
+    assert not pid_alive(int(marker.read_text()))
+    errors = dict(results)
+    assert sorted(errors) == list(range(12))
+    assert all(error is None for error in errors.values()), errors
