@@ -22,9 +22,11 @@ python -m pip install -q -e '.[test]' 2>&1 | grep -v "is ignored" || true
 python -c "import jupyter_progress, playwright, pytest_jupyter" \
   || { echo "installation failed"; exit 1; }
 
-echo "== lint"
+echo "== lint and types"
 ruff check .
 ruff format --check .
+mypy jupyter_progress
+(cd js && npm run typecheck)
 
 echo "== JavaScript unit tests"
 (cd js && npm test)
