@@ -383,17 +383,25 @@ def test_job_unknown_to_the_server_shows_saved_state_marked_as_such(
     assert requests.jobs() == []
 
 
-def test_notebook7_renders_jobs_without_a_kernel(lab_server: LabServer, page: Any) -> None:
+def test_notebook7_renders_live_jobs_without_a_kernel(lab_server: LabServer, page: Any) -> None:
     job = lab_server.create_job("in notebook 7", total=5)
-    lab_server.report(job["job_id"], success=5, status="completed")
-    name = write_notebook_with_outputs(lab_server, [[job_output(job["job_id"], None)]])
+    job_id = job["job_id"]
+    lab_server.report(job_id, success=1)
+    name = write_notebook_with_outputs(lab_server, [[job_output(job_id, None)]])
+    requests = Requests(page)
     open_notebook(page, lab_server.notebook7_url(name), kernel=False)
-    page.wait_for_selector(f"{RENDERED}[data-job-id='{job['job_id']}'][data-status='completed']")
-    assert rendered_value(page, job["job_id"]) == 5
+    selector = f"{RENDERED}[data-job-id='{job_id}']"
+    wait_value(page, selector, "v === 1")
+    lab_server.report(job_id, success=3)
+    wait_value(page, selector, "v === 3")
+    lab_server.report(job_id, success=5, status="completed")
+    page.wait_for_selector(f"{selector}[data-status='completed']")
+    assert rendered_value(page, job_id) == 5
+    assert requests.jobs() == []
     # The Jobs panel opens from the command palette in Notebook 7's right sidebar too.
     page.locator(".jp-Notebook").first.click()
     run_from_palette(page, "Show Jobs")
-    page.wait_for_selector(f"{PANEL} .jp-progress-widget[data-job-id='{job['job_id']}']")
+    page.wait_for_selector(f"{PANEL} .jp-progress-widget[data-job-id='{job_id}']")
 
 
 # ----- the Jobs panel and the status bar ------------------------------------------------------
