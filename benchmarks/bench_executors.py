@@ -115,7 +115,7 @@ def main() -> None:
     from distributed import LocalCluster
 
     with LocalCluster(
-        n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as cluster:
         address = cluster.scheduler_address
         server = start_server(f"--JupyterProgress.dask_address={address}")

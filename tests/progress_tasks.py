@@ -41,7 +41,9 @@ def wait_for_file(item: dict[str, Any]) -> int:
     """Blocks until ``item['release']`` exists (or 60 s): lets a test hold items running."""
     started = Path(item["started"])
     started.parent.mkdir(parents=True, exist_ok=True)
-    (started.parent / f"{started.name}.{item['n']}").write_text(str(os.getpid()))
+    partial = started.parent / f".{started.name}.{item['n']}.partial"
+    partial.write_text(str(os.getpid()))
+    partial.rename(started.parent / f"{started.name}.{item['n']}")  # seen whole or not at all
     release = Path(item["release"])
     deadline = time.monotonic() + 60
     while not release.exists() and time.monotonic() < deadline:

@@ -125,7 +125,7 @@ async def test_thread_executor_cancel_starts_no_new_item(tmp_path: Path) -> None
 def dask_cluster() -> Iterator[Any]:
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(
-        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0"
     )
     try:
         yield cluster
@@ -482,7 +482,8 @@ async def test_notebook_job_cancel_stops_the_kernel(
     pid_file = tmp_path / "kernel.pid"
     write_notebook(
         jp_root_dir / "slow.ipynb",
-        f"import os; open({str(pid_file)!r}, 'w').write(str(os.getpid()))",
+        f"import os, pathlib\npartial = pathlib.Path({str(pid_file)!r} + '.partial')\n"
+        f"partial.write_text(str(os.getpid()))\npartial.rename({str(pid_file)!r})",
         "import time\nfor _ in range(600): time.sleep(0.1)",
         "print('never')",
     )
@@ -503,7 +504,7 @@ async def test_dask_job_goes_on_when_a_worker_process_is_killed(tmp_path: Path) 
     marker = tmp_path / "killed"
     items = [{"n": n, "die": n == 4, "marker": str(marker)} for n in range(12)]
     async with distributed.LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
         asynchronous=True,
     ) as cluster:  # fmt: skip
         executor = DaskExecutor(cluster.scheduler_address)
