@@ -253,6 +253,7 @@ class _NotebookRun:
         status, message = JobStatus.COMPLETED, f"{len(code_cells)} cells executed"
         try:
             async with client.async_setup_kernel():
+                await self._record_language(client, nb)
                 for number, index in enumerate(code_cells, 1):
                     item = f"cell {number}"
                     try:
@@ -275,6 +276,7 @@ class _NotebookRun:
                         item=item,
                         message=f"{item} of {len(code_cells)}",
                     )
+                client.set_widgets_metadata()
         except asyncio.CancelledError:
             status, message = JobStatus.CANCELLED, "cancelled"
             raise
@@ -291,6 +293,15 @@ class _NotebookRun:
                     status, message = JobStatus.FAILED, f"could not write the output: {error}"
             if status is not JobStatus.CANCELLED:
                 self._post(self.manager.job_finished, self.job_id, status, message)
+
+    async def _record_language(self, client: Any, nb: Any) -> None:
+        """Keep the kernel's ``language_info`` in the output, as ``nbclient.execute`` does."""
+        from jupyter_core.utils import ensure_async
+
+        reply = await client.async_wait_for_reply(await ensure_async(client.kc.kernel_info()))
+        language = (reply or {}).get("content", {}).get("language_info")
+        if language:
+            nb.metadata["language_info"] = language
 
     def _started(self, total: int) -> None:
         try:

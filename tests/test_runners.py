@@ -411,6 +411,7 @@ async def test_notebook_job_injects_parameters_and_writes_the_executed_copy(
     assert {1, 2, 3, 4} <= seen, "a broadcast after every cell"
     executed = nbformat.read(jp_root_dir / "reports" / "daily.executed.ipynb", as_version=4)
     assert executed.cells[1].metadata.tags == ["injected-parameters"]
+    assert executed.metadata.language_info.name == "python"
     assert executed.cells[3].outputs[0]["text"] == "2026-11-28: 10\n"
     source = nbformat.read(jp_root_dir / "reports" / "daily.ipynb", as_version=4)
     assert len(source.cells) == 3 and not source.cells[2].outputs
