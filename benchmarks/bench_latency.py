@@ -66,6 +66,39 @@ async def subscriber(
         writer.close()
 
 
+class RawReporter:
+    """Progress reports over one keep-alive connection, written as raw HTTP/1.1 bytes,
+    so the measured delay starts when the request leaves, not inside a client library."""
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: str
+    ) -> None:
+        self.reader, self.writer, self.head = reader, writer, head
+
+    @classmethod
+    async def connect(
+        cls, host: str, port: int, base_path: str, job_id: str, token: str
+    ) -> RawReporter:
+        reader, writer = await asyncio.open_connection(host, port)
+        head = (
+            f"POST {base_path}jobs/{job_id}/progress HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Authorization: token {token}\r\nContent-Type: application/json\r\n"
+        )
+        return cls(reader, writer, head)
+
+    async def report(self, success: int) -> None:
+        body = f'{{"success": {success}, "message": "t={time.time_ns()}"}}'.encode()
+        self.writer.write(f"{self.head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        status = await self.reader.readline()
+        if b" 200 " not in status:
+            raise RuntimeError(f"report refused: {status!r}")
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        await self.reader.readexactly(length)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
@@ -133,6 +166,12 @@ async def run(args: argparse.Namespace) -> None:
                 readers.append((process, ready))
             for _, ready in readers:
                 await asyncio.to_thread(ready.wait, 120)
+            reporters = [
+                await RawReporter.connect(
+                    str(url.hostname), int(url.port or 80), url.path, job_id, server.token
+                )
+                for job_id in jobs
+            ]
             await asyncio.sleep(1.0)
             idle_rss = rss_kb(server.process.pid)
             cpu_before, wall_before = cpu_seconds(server.process.pid), time.monotonic()
@@ -144,12 +183,7 @@ async def run(args: argparse.Namespace) -> None:
                 tick = time.monotonic()
                 success += 1
 
-                async def send(job_id: str, count: int = success) -> None:
-                    body = {"success": count, "message": f"t={time.time_ns()}"}
-                    response = await http.post(f"jobs/{job_id}/progress", json=body)
-                    response.raise_for_status()
-
-                await asyncio.gather(*(send(job_id) for job_id in jobs))
+                await asyncio.gather(*(reporter.report(success) for reporter in reporters))
                 reports += len(jobs)
                 await asyncio.sleep(max(0.0, period - (time.monotonic() - tick)))
             await asyncio.sleep(1.0)
