@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 
@@ -39,6 +39,9 @@ class Subscriber:
         self._latest: dict[str, Event] | None = None
         self._pending_bytes = 0
         self._waiter: asyncio.Future[None] | None = None
+        # Set by the stream handler: writes a frame at once when its connection is idle
+        # (True), or declines (False) and the event queues. Saves a wake-up per event.
+        self.sink: Callable[[Event], bool] | None = None
 
     @property
     def pending_bytes(self) -> int:
@@ -52,6 +55,13 @@ class Subscriber:
     def push(self, event: Event) -> None:
         if self.closed:
             return
+        if self.sink is not None and not self._pending_bytes:
+            try:
+                if self.sink(event):
+                    return
+            except Exception:  # the connection is gone: its handler unsubscribes
+                self.close()
+                return
         self._pending_bytes += len(event.frame)
         if self._latest is not None:
             replaced = self._latest.pop(event.job_id, None)
@@ -63,6 +73,10 @@ class Subscriber:
             self._queue.append(event)
             if self._pending_bytes > self.max_pending_bytes:
                 self._start_coalescing()
+        self._wake()
+
+    def kick(self) -> None:
+        """Wake the reader's coroutine with nothing queued (``next_batch`` returns [])."""
         self._wake()
 
     def _wake(self) -> None:
@@ -95,7 +109,8 @@ class Subscriber:
         self._wake()
 
     async def next_batch(self, timeout: float) -> list[Event] | None:
-        """Everything pending, or ``None`` after ``timeout`` seconds of silence.
+        """Everything pending; ``None`` after ``timeout`` seconds of silence; ``[]`` when
+        woken by ``kick`` or ``close`` with nothing queued.
 
         A bare future and one timer per wait (no task, unlike ``asyncio.wait_for``):
         with a thousand readers, every wake-up counts.
@@ -103,14 +118,20 @@ class Subscriber:
         if not self._pending_bytes and not self.closed:
             loop = asyncio.get_running_loop()
             self._waiter = waiter = loop.create_future()
-            timer = loop.call_later(timeout, self._wake)
+            expired: list[bool] = []
+
+            def expire() -> None:
+                expired.append(True)
+                self._wake()
+
+            timer = loop.call_later(timeout, expire)
             try:
                 await waiter
             finally:
                 timer.cancel()
                 self._waiter = None
             if not self._pending_bytes:
-                return None
+                return None if expired else []
         return self._take_all()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+from asyncio import Future
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -17,7 +18,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from .broker import EventBroker
+from .broker import Event, EventBroker, Subscriber
 from .exceptions import InvalidRequest, JobNotFound, JobStateConflict, ProgressError
 from .manager import JobManager
 from .models import (
@@ -186,7 +187,8 @@ class CancelHandler(ProgressHandler):
 class EventsHandler(ProgressHandler):
     """``GET events``: the Server-Sent Events stream of job updates."""
 
-    _subscriber = None
+    _subscriber: Subscriber | None = None
+    _in_flight: Future[None] | None = None
 
     def parse_filters(self) -> tuple[frozenset[str] | None, int | None]:
         job_ids = self.get_query_arguments("job")
@@ -226,7 +228,10 @@ class EventsHandler(ProgressHandler):
             for frame in frames:
                 self.write(frame)
             await self._flush()
+            subscriber.sink = self._deliver
             while not subscriber.closed:
+                if self._in_flight is not None:  # a write the socket has not taken yet
+                    await self._wait_in_flight()
                 batch = await subscriber.next_batch(timeout=self.app.ping_interval)
                 if subscriber.closed:
                     break
@@ -246,10 +251,29 @@ class EventsHandler(ProgressHandler):
             self.log.info("dropping an event stream reader that stalled")
             stream.close()
         finally:
+            subscriber.sink = None
             broker.unsubscribe(subscriber)
             self._subscriber = None
         if not stream.closed():
             self.finish()  # the server is stopping: end the response cleanly
+
+    def _deliver(self, event: Event) -> bool:
+        """The broker's fast path: write a frame at once while nothing is in flight.
+
+        Called inside ``publish``; declining (False) queues the event for the coroutine,
+        which keeps the order. A closed connection raises, and the subscriber closes.
+        """
+        if self._in_flight is not None:
+            return False
+        self.write(event.frame)
+        flushed = self.flush()
+        if flushed.done():
+            flushed.result()
+        else:
+            self._in_flight = flushed
+            if self._subscriber is not None:
+                self._subscriber.kick()  # the coroutine times the reader's pace
+        return True
 
     async def _flush(self) -> None:
         """A flush that a reader who stopped reading cannot hold forever."""
@@ -257,7 +281,14 @@ class EventsHandler(ProgressHandler):
         if flushed.done():  # usually at once: the socket took it all (or it is closed)
             flushed.result()
         else:
-            await asyncio.wait_for(flushed, timeout=self.app.send_timeout)
+            self._in_flight = flushed
+            await self._wait_in_flight()
+
+    async def _wait_in_flight(self) -> None:
+        in_flight = self._in_flight
+        if in_flight is not None:
+            await asyncio.wait_for(in_flight, timeout=self.app.send_timeout)
+            self._in_flight = None
 
     def on_connection_close(self) -> None:
         if self._subscriber is not None:

@@ -87,12 +87,47 @@ def test_next_batch_returns_none_on_silence_and_wakes_on_push() -> None:
         sub.push(event(7, "a"))
         batch = await asyncio.wait_for(waiting, 5)
         assert batch is not None and [e.event_id for e in batch] == [7]
+        kicked = asyncio.ensure_future(sub.next_batch(timeout=10))
+        await asyncio.sleep(0)
+        sub.kick()
+        assert await asyncio.wait_for(kicked, 5) == []
         closing = asyncio.ensure_future(sub.next_batch(timeout=10))
         await asyncio.sleep(0)
         sub.close()
-        assert await asyncio.wait_for(closing, 5) is None
+        assert await asyncio.wait_for(closing, 5) == []
+        assert sub.closed
 
     asyncio.run(scenario())
+
+
+def test_sink_takes_events_while_idle_and_the_queue_keeps_order_when_busy() -> None:
+    sub = Subscriber(None, max_pending_bytes=1000)
+    written: list[int] = []
+    busy = False
+
+    def sink(ev: Event) -> bool:
+        if busy:
+            return False
+        written.append(ev.event_id)
+        return True
+
+    sub.sink = sink
+    sub.push(event(1, "a"))
+    busy = True
+    sub.push(event(2, "a"))
+    busy = False
+    sub.push(event(3, "a"))  # queued behind 2, not written past it
+    assert written == [1]
+    assert [e.event_id for e in sub.pending] == [2, 3]
+
+    def broken(ev: Event) -> bool:
+        raise ConnectionError("gone")
+
+    sub.sink = broken
+    sub.pending.clear()
+    sub._take_all()
+    sub.push(event(4, "a"))
+    assert sub.closed
 
 
 def test_manager_serializes_each_change_once_for_all_subscribers(tmp_path: Path) -> None:
