@@ -35,17 +35,11 @@ from typing import Any
 
 import httpx
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "browser"))
+
+from conftest import CHROMIUM, CHROMIUM_ARGS
+from lab_page import run_all, wait_notebook_ready
+
 RENDERED = ".jp-OutputArea .jp-progress-renderer .jp-progress-widget"
 INIT_SCRIPT = """
 (() => {
@@ -173,24 +167,8 @@ def write_notebook(root: Path, items: int) -> str:
 
 
 def wait_kernel_and_run(page: Any) -> None:
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    page.wait_for_function(
-        """() => {
-            const name = document.querySelector('.jp-KernelName, .jp-Toolbar-kernelName');
-            const idle = document.querySelector(
-                '.jp-Notebook-ExecutionIndicator[data-status="idle"]');
-            return name && !/no kernel/i.test(name.textContent) && idle;
-        }""",
-        timeout=60_000,
-    )
-    for _ in range(5):
-        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-        try:
-            page.wait_for_selector(RENDERED, timeout=15_000)
-            return
-        except Exception:
-            page.keyboard.press("Escape")
-    raise SystemExit("the cell never ran")
+    wait_notebook_ready(page)
+    run_all(page, ran=f"() => !!document.querySelector({json.dumps(RENDERED)})")
 
 
 def one_reload(page: Any, api: httpx.Client, job_id: str, wait_s: float) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from lab_page import open_notebook, run_all
 
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 LabServer = Any  # the lab_server fixture (see conftest.py)
@@ -130,40 +131,6 @@ def write_notebook_with_outputs(
     }
     (server.root / name).write_text(json.dumps(notebook))
     return name
-
-
-def open_notebook(page: Any, url: str, *, kernel: bool = True) -> None:
-    """Open a notebook; with ``kernel``, wait until its kernel is truly ready (RECIPES.md)."""
-    page.goto(url)
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    if not kernel:
-        return
-    page.wait_for_function(
-        """() => {
-            const name = document.querySelector('.jp-KernelName, .jp-Toolbar-kernelName');
-            const idle = document.querySelector(
-                '.jp-Notebook-ExecutionIndicator[data-status="idle"]');
-            return name && !/no kernel/i.test(name.textContent) && idle;
-        }""",
-        timeout=60_000,
-    )
-
-
-def run_all(page: Any) -> None:
-    """Run every cell; retry while the kernel was not really ready yet."""
-    for _ in range(5):
-        # Not awaited: the command's promise ends with the cells.
-        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-        try:
-            page.wait_for_function(
-                """() => [...document.querySelectorAll('.jp-InputArea-prompt')]
-                    .some((p) => /\\[(\\*|\\d+)\\]/.test(p.textContent))""",
-                timeout=10_000,
-            )
-            return
-        except Exception:
-            page.keyboard.press("Escape")
-    raise AssertionError("the notebook's cells never ran")
 
 
 def run_from_palette(page: Any, label: str) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lab_page import open_notebook, run_all
 
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 LabServer = Any  # the lab_server fixture (see conftest.py)
@@ -65,38 +66,6 @@ RECORD_EVENT_SOURCES = """
   };
 })();
 """
-
-
-def open_notebook(page: Any, url: str) -> None:
-    """Open a notebook and wait until its kernel is truly ready (see RECIPES.md)."""
-    page.goto(url)
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    page.wait_for_function(
-        """() => {
-            const name = document.querySelector('.jp-KernelName, .jp-Toolbar-kernelName');
-            const idle = document.querySelector(
-                '.jp-Notebook-ExecutionIndicator[data-status="idle"]');
-            return name && !/no kernel/i.test(name.textContent) && idle;
-        }""",
-        timeout=60_000,
-    )
-
-
-def run_all(page: Any) -> None:
-    """Run every cell; retry while the kernel was not really ready yet."""
-    for _ in range(5):
-        # Not awaited: the command's promise resolves only when every cell has run.
-        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-        try:
-            page.wait_for_function(
-                """() => [...document.querySelectorAll('.jp-InputArea-prompt')]
-                    .some((p) => /\\[(\\*|\\d+)\\]/.test(p.textContent))""",
-                timeout=10_000,
-            )
-            return
-        except Exception:
-            page.keyboard.press("Escape")
-    raise AssertionError("the notebook's cells never ran")
 
 
 def value_now(page: Any, selector: str = WIDGET) -> list[int]:
