@@ -129,14 +129,15 @@ class _Reporter:
             state, final = self._take()
             if state is None:
                 state = last_sent  # a heartbeat: the same absolute counters again
+            started = time.monotonic()
             if client is not None and self.reachable and not self.cancelled:
                 self._send(client, state)
             if "_job" in state:
                 self._show(state)
             if final:
                 break
-            last_sent, sent_at = state, time.monotonic()
-            pause = REPORT_INTERVAL - (time.monotonic() - sent_at)
+            last_sent = state
+            pause = REPORT_INTERVAL - (time.monotonic() - started)  # ≤ 10 reports a second
             if pause > 0 and self._final is None:
                 time.sleep(pause)
         if client is not None:
