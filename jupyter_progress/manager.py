@@ -183,10 +183,6 @@ class JobManager:
         jobs.sort(key=lambda job: job.created_at, reverse=True)
         return jobs
 
-    @property
-    def last_event_id(self) -> int:
-        return self._last_event_id
-
     def initial_frames(
         self, job_ids: frozenset[str] | None, last_event_id: int | None
     ) -> tuple[list[bytes], int]:
@@ -230,7 +226,6 @@ class JobManager:
             kind=spec.kind,
             total=spec.total,
             created_at=now,
-            updated_at=now,
         )
         if spec.kind is JobKind.REPORTED:
             job.status = JobStatus.PROCESSING
@@ -268,7 +263,6 @@ class JobManager:
             for sample in report.error_samples:
                 if (sample["item"], sample["error"]) not in known:
                     job.add_error_sample(sample["item"], sample["error"])
-        job.updated_at = time.time()
         self._heard_at[job_id] = time.monotonic()
         if report.status in FINAL_STATUSES:
             self._finish(job, report.status, job.message)
@@ -312,7 +306,7 @@ class JobManager:
         if job is None or job.status is not JobStatus.PENDING:
             return
         job.status = JobStatus.PROCESSING
-        job.started_at = job.updated_at = time.time()
+        job.started_at = time.time()
         self._emit(job)
 
     def item_finished(
@@ -336,7 +330,6 @@ class JobManager:
             job.total = job.processed
         if message is not None:
             job.message = message
-        job.updated_at = time.time()
         self._emit(job)
 
     def job_finished(self, job_id: str, status: JobStatus, message: str | None = None) -> None:
@@ -351,7 +344,7 @@ class JobManager:
         now = time.time()
         job.status = status
         job.message = message
-        job.finished_at = job.updated_at = now
+        job.finished_at = now
         if job.started_at is None:
             job.started_at = now
         if status is JobStatus.COMPLETED and job.total is None:

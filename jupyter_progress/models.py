@@ -100,7 +100,6 @@ class Job:
     created_at: float = field(default_factory=time.time)
     started_at: float | None = None
     finished_at: float | None = None
-    updated_at: float = field(default_factory=time.time)
 
     @property
     def processed(self) -> int:
@@ -180,7 +179,6 @@ class Job:
             "created_at": self.created_at,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
-            "updated_at": self.updated_at,
         }
         return record
 
@@ -202,7 +200,6 @@ class Job:
             created_at=times.get("created_at") or parse_iso_time(record["created_at"]) or 0.0,
             started_at=times.get("started_at"),
             finished_at=times.get("finished_at"),
-            updated_at=times.get("updated_at") or time.time(),
         )
 
 

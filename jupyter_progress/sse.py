@@ -6,7 +6,6 @@ import json
 import re
 from typing import Any
 
-PING = b": ping\n\n"
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
@@ -33,3 +32,6 @@ def format_retry(milliseconds: int) -> bytes:
 
 def format_comment(text: str) -> bytes:
     return f": {_single_line('comment', text)}\n\n".encode()
+
+
+PING = format_comment("ping")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from .broker import Event
 from .exceptions import ProgressError
@@ -138,11 +138,6 @@ class JobStore:
         self._deleted.clear()
         self._new_events.clear()
         self.writes += 1
-
-    def stats(self) -> dict[str, Any]:
-        (jobs,) = self._db.execute("SELECT COUNT(*) FROM jobs").fetchone()
-        (events,) = self._db.execute("SELECT COUNT(*) FROM events").fetchone()
-        return {"jobs": jobs, "events": events, "transactions": self.writes}
 
     def close(self) -> None:
         try:
