@@ -17,8 +17,9 @@ from typing import Any
 import httpx
 import nbformat
 import pytest
-from job_helpers import write_notebook
-from server_process import ServerProcess
+
+from helpers.job_helpers import write_notebook
+from helpers.server_process import ServerProcess
 
 TESTS_DIR = Path(__file__).parent
 BIN = Path(sys.executable).parent

@@ -13,9 +13,7 @@ from typing import Any
 
 import httpx
 import nbformat
-import progress_tasks
 import pytest
-from job_helpers import wait_for_files, write_notebook
 
 from jupyter_progress.client import ServerNotFound
 from jupyter_progress.jobs import (
@@ -25,6 +23,9 @@ from jupyter_progress.jobs import (
     submit,
     submit_async,
 )
+
+import progress_tasks
+from helpers.job_helpers import wait_for_files, write_notebook
 
 
 @pytest.fixture

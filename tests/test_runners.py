@@ -15,14 +15,6 @@ from typing import Any
 import httpx
 import nbformat
 import pytest
-from job_helpers import (
-    events_until_final,
-    final_state,
-    pid_alive,
-    wait_for_files,
-    wait_until_dead,
-    write_notebook,
-)
 
 from jupyter_progress.executors import (
     DaskExecutor,
@@ -32,6 +24,15 @@ from jupyter_progress.executors import (
     ThreadExecutor,
 )
 from jupyter_progress.runners import inject_parameters, python_literal
+
+from helpers.job_helpers import (
+    events_until_final,
+    final_state,
+    pid_alive,
+    wait_for_files,
+    wait_until_dead,
+    write_notebook,
+)
 
 Results = list[tuple[int, "str | None"]]
 

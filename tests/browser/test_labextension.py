@@ -18,7 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
-from lab_page import open_notebook, run_all
+
+from helpers.lab_page import open_notebook, run_all
 
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 LabServer = Any  # the lab_server fixture (see conftest.py)

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_page import open_notebook, run_all
+
+from helpers.lab_page import open_notebook, run_all
 
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 LabServer = Any  # the lab_server fixture (see conftest.py)
