@@ -28,6 +28,7 @@ from jupyter_progress.runners import inject_parameters, python_literal
 from helpers.job_helpers import (
     events_until_final,
     final_state,
+    hold_items,
     pid_alive,
     wait_for_files,
     wait_until_dead,
@@ -35,14 +36,6 @@ from helpers.job_helpers import (
 )
 
 Results = list[tuple[int, "str | None"]]
-
-
-def hold_items(tmp_path: Path, count: int) -> list[dict[str, Any]]:
-    """Items of ``progress_tasks:wait_for_file`` that run until ``tmp_path/release`` exists."""
-    return [
-        {"n": n, "started": str(tmp_path / "started" / "item"), "release": str(tmp_path / "go")}
-        for n in range(count)
-    ]
 
 
 # ----- the executors on their own --------------------------------------------------------
