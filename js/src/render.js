@@ -4,9 +4,10 @@
 // innerHTML, so names, messages and errors can never become markup. No anywidget or
 // JupyterLab specifics: the lab extension imports this module too.
 
-/** @typedef {import("./stream.js").Job} Job */
+import { isFinal } from "./contract.js";
 
-const FINAL = new Set(["completed", "failed", "cancelled"]);
+/** @typedef {import("./contract.js").Job} Job */
+
 const MAX_SAMPLES_SHOWN = 5;
 
 /**
@@ -220,7 +221,7 @@ export function createJobView(container, options = {}) {
       }
       const p = job.progress || /** @type {any} */ ({});
       const status = String(job.status || "pending");
-      const running = !FINAL.has(status);
+      const running = !isFinal(job);
       const total = p.total;
       const processed = p.processed ?? 0;
       root.dataset.jobId = job.job_id;
@@ -325,7 +326,7 @@ export function createJobsPanel(container, options = {}) {
 
   const refreshCount = () => {
     let running = 0;
-    for (const { view } of rows.values()) if (view.job && !FINAL.has(view.job.status)) running++;
+    for (const { view } of rows.values()) if (view.job && !isFinal(view.job)) running++;
     count.textContent = rows.size ? `${running} running · ${rows.size} total` : "";
     root.dataset.running = String(running);
     empty.hidden = rows.size > 0;

@@ -5,14 +5,14 @@
 
 import { Widget } from "@lumino/widgets";
 import { createJobView } from "../render.js";
-import { getStream, isFinal } from "../stream.js";
+import { isFinal, LOG_PREFIX, STREAM_DOWN_NOTICE } from "../contract.js";
+import { getStream } from "../stream.js";
 import { countRunning, executedCopyPath, FILTERS } from "./jobs.js";
 
-/** @typedef {import("../stream.js").Job} Job */
+/** @typedef {import("../contract.js").Job} Job */
 /** @typedef {import("../render.js").JobView} JobView */
 
 export const PANEL_ID = "jupyter-progress-jobs";
-const LOG_PREFIX = "[jupyter-progress]";
 
 /**
  * @typedef {{
@@ -88,9 +88,7 @@ export class JobsPanelWidget extends Widget {
         stream.subscribeAll((job, id) => this.updateJob(job, id)),
         stream.onState((state) =>
           this._setNotice(
-            state === "down"
-              ? "Live updates interrupted: reconnecting, and checking every 5 s meanwhile."
-              : ""
+state === "down" ? STREAM_DOWN_NOTICE : ""
           )
         )
       );
