@@ -91,27 +91,14 @@ function renderJob({ model, el }) {
 /** @param {{model: any, el: HTMLElement}} context */
 function renderPanel({ el }) {
   const stream = getStream();
-  const panel = createJobsPanel(el, {
-    onCancel: stream ? (id) => stream.cancel(id) : undefined,
-    onRemove: stream ? (id) => stream.remove(id) : undefined,
-  });
-  /** @type {Array<() => void>} */
-  const cleanups = [];
-  if (stream) {
-    cleanups.push(
-      stream.subscribeAll((job, id) => panel.update(job, id)),
-      stream.onState((state) => panel.setNotice(state === "down" ? STREAM_DOWN_NOTICE : ""))
-    );
-  } else {
+  const panel = createJobsPanel(el, { stream });
+  if (!stream) {
     panel.setNotice(
       "No jupyter-progress server is reachable from this page (VS Code, Colab or a " +
         "static viewer?): the jobs panel needs one."
     );
   }
-  return () => {
-    for (const cleanup of cleanups) cleanup();
-    panel.destroy();
-  };
+  return () => panel.destroy();
 }
 
 export default {
