@@ -7,6 +7,7 @@ import { ILayoutRestorer } from "@jupyterlab/application";
 import { ICommandPalette } from "@jupyterlab/apputils";
 import { IStatusBar } from "@jupyterlab/statusbar";
 import { LabIcon } from "@jupyterlab/ui-components";
+import { LOG_PREFIX } from "../contract.js";
 import { JobsPanelWidget, PANEL_ID, StatusItem } from "./panel.js";
 import "./style.css";
 
@@ -69,7 +70,7 @@ const jobsPlugin = {
     palette?.addItem({ command: COMMAND_SHOW_JOBS, category: "Jobs" });
 
     app.restored.then(() => ensurePanel()).catch((error) => {
-      console.error("[jupyter-progress] could not add the Jobs panel", error);
+      console.error(LOG_PREFIX, "could not add the Jobs panel", error);
     });
 
     if (statusBar) {
