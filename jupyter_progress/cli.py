@@ -13,10 +13,10 @@ arguments, no server, unknown job); 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -24,6 +24,7 @@ from typing import Any, TextIO
 import httpx
 
 from .client import (
+    STREAM_ERRORS,
     ProgressAPIError,
     ProgressClient,
     ProgressClientError,
@@ -37,7 +38,6 @@ from .contract import JobStatus, describe_outcome, format_counts, is_final
 EXIT_OK, EXIT_JOB_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: Consecutive failed attempts to (re)open the event stream before ``watch`` gives up.
 MAX_STREAM_FAILURES = 8
-STREAM_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 3.0)
 MAX_SAMPLES_SHOWN = 5
 MAX_MESSAGE_SHOWN = 40
 
@@ -203,34 +203,24 @@ def watch_jobs(client: ProgressClient, jobs: list[dict[str, Any]], *, quiet: boo
         for job in jobs:
             bars.update(job)
         pending = {job_id for job_id, job in states.items() if not is_final(job["status"])}
-        failures = 0
-        last_event_id: int | None = None
-        while pending:
-            stream = client.events(sorted(pending), last_event_id=last_event_id, reconnect=False)
-            try:
-                for event in stream:
-                    failures = 0
-                    last_event_id = event.event_id or last_event_id
+        if pending:
+            events = client.events(sorted(pending), max_failures=MAX_STREAM_FAILURES)
+            with contextlib.closing(events):
+                for event in events:
                     job_id = event.data.get("job_id", "")
                     if job_id not in pending:
                         continue
                     if event.type == "job_removed":
                         pending.discard(job_id)
-                        continue
-                    states[job_id] = event.data
-                    bars.update(event.data)
-                    if is_final(event.data.get("status")):
-                        pending.discard(job_id)
+                    else:
+                        states[job_id] = event.data
+                        bars.update(event.data)
+                        if is_final(event.data.get("status")):
+                            pending.discard(job_id)
                     if not pending:
                         break
-            except (httpx.TransportError, httpx.DecodingError) as error:
-                failures += 1
-                if failures >= MAX_STREAM_FAILURES:
-                    raise CLIError(f"lost the server's event stream: {error}") from None
-            finally:
-                stream.close()  # type: ignore[attr-defined]
-            if pending:
-                time.sleep(STREAM_RETRY_DELAYS[min(failures, len(STREAM_RETRY_DELAYS) - 1)])
+    except STREAM_ERRORS as error:
+        raise CLIError(f"lost the server's event stream: {error}") from None
     finally:
         bars.close()
     outcome = EXIT_OK

@@ -15,15 +15,11 @@ import asyncio
 import contextlib
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import httpx
-
 from .client import (
-    RECONNECT_DELAYS,
     ProgressAPIError,
     ProgressClient,
     ProgressClientError,
@@ -238,34 +234,18 @@ class Job:
         self._thread.start()
 
     def _stream(self) -> None:
-        """Follow the job's events until it is final; resume after a dropped connection."""
+        """Follow the job's events until it is final (the client resumes after a drop)."""
         client = self._stream_client = ProgressClient(self.server)
-        last_event_id: int | None = None
-        failures = 0
+        events = client.events([self.job_id], on_open=self._stream_ready.set)
         try:
-            while not self._final.is_set():
-                try:
-                    events = client.events(
-                        [self.job_id],
-                        last_event_id=last_event_id,
-                        reconnect=False,
-                        on_open=self._stream_ready.set,
-                    )
-                    for event in events:
-                        failures = 0
-                        last_event_id = event.event_id or last_event_id
-                        if event.type == "job_removed":
-                            self._finish_stream()
-                        elif event.data.get("job_id") == self.job_id:
-                            self._apply(event.data, notify=True)
-                        if self._final.is_set():
-                            return
-                except (httpx.TransportError, httpx.DecodingError) as error:
+            with contextlib.closing(events):
+                for event in events:
+                    if event.type == "job_removed":
+                        self._finish_stream()
+                    elif event.data.get("job_id") == self.job_id:
+                        self._apply(event.data, notify=True)
                     if self._final.is_set():
                         return
-                    log.debug("job %s: event stream dropped (%s); reconnecting", self.job_id, error)
-                time.sleep(RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)])
-                failures += 1
         except Exception as error:
             if not self._final.is_set():
                 log.warning("jupyter-progress: lost the events of job %s: %s", self.job_id, error)
