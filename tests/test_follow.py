@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from server_process import ServerProcess, running_server
 
 from jupyter_progress.client import (
     AsyncProgressClient,
@@ -22,6 +21,8 @@ from jupyter_progress.client import (
     ServerInfo,
     StreamEvent,
 )
+
+from helpers.server_process import ServerProcess, running_server
 
 UNREACHABLE = ServerInfo("http://127.0.0.1:9/")  # the discard port: nothing listens
 
