@@ -18,7 +18,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from .broker import Event, EventBroker, Subscriber
+from .broker import EventBroker, Subscriber
 from .exceptions import InvalidRequest, JobNotFound, JobStateConflict, ProgressError
 from .manager import JobManager
 from .models import (
@@ -28,7 +28,7 @@ from .models import (
     parse_progress_report,
     parse_status_filter,
 )
-from .sse import PING, format_retry
+from .sse import PING, Event, format_retry
 
 if TYPE_CHECKING:
     from .extension import JupyterProgress

@@ -13,9 +13,9 @@ import sqlite3
 from pathlib import Path
 from typing import IO
 
-from .broker import Event
 from .exceptions import ProgressError
 from .models import Job
+from .sse import Event
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
