@@ -1,8 +1,8 @@
 """The job manager: the one owner of every job's state. Knows nothing of HTTP.
 
 Every change goes through ``_emit``, which serializes the job once, hands the event to
-the broker (for live readers), to the recent-events ring (for ``Last-Event-ID``
-replay) and to the store (coalesced writes; final states at once).
+the broker (for live readers), to the ``ReplayRing`` (for ``Last-Event-ID`` replay) and
+to the store (coalesced writes; final states at once).
 
 Server-run kinds (``python``, ``notebook``) are delegated to a ``JobRunner`` per kind;
 a runner reports back through the ``job_started`` / ``item_finished`` /
@@ -14,11 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Mapping
 from typing import Protocol
 
-from .broker import Event, EventBroker
+from .broker import EventBroker
 from .exceptions import InvalidRequest, JobNotFound, JobStateConflict
 from .models import (
     FINAL_STATUSES,
@@ -29,7 +28,8 @@ from .models import (
     ProgressReport,
     new_job_id,
 )
-from .sse import format_json_event
+from .replay import ReplayRing
+from .sse import Event, format_json_event
 from .store import JobStore
 
 RESTART_MESSAGE = "the server restarted while this job was running"
@@ -73,11 +73,7 @@ class JobManager:
         self.flush_interval = flush_interval
         self.log = log or logging.getLogger(__name__)
         self._jobs: dict[str, Job] = {}
-        self._recent: deque[Event] = deque()
-        self._recent_bytes = 0
-        self._events_kept = events_kept
-        self._events_kept_bytes = events_kept_bytes
-        self._evicted_up_to = 0
+        self._replay = ReplayRing(max_events=events_kept, max_bytes=events_kept_bytes)
         self._latest: dict[str, Event] = {}  # each job's newest frame: the snapshot
         self._heard_at: dict[str, float] = {}  # monotonic time of a reporter's last word
         self._last_event_id = 0
@@ -89,11 +85,12 @@ class JobManager:
         """Load the store; jobs that were running when the server died are now failed."""
         for job in self.store.load_jobs():
             self._jobs[job.job_id] = job
-        for event in self.store.load_events():
-            self._remember(event)
+        events = self.store.load_events()
+        self._replay.restore(events)
+        self._last_event_id = max(self._last_event_id, self._replay.last_event_id)
+        for event in events:
             if event.job_id in self._jobs:  # a kept job's events are all updates
                 self._latest[event.job_id] = event
-        self._evicted_up_to = self._recent[0].event_id - 1 if self._recent else 0
         for job in list(self._jobs.values()):
             if not job.is_final:
                 self.log.info("job %s was running when the server stopped: failed", job.job_id)
@@ -192,15 +189,10 @@ class JobManager:
         newest frame of every matching job, already serialized, in event order (so a
         reader that drops mid-snapshot resumes from where it got to).
         """
-        if last_event_id is not None and self._evicted_up_to <= last_event_id <= (
-            self._last_event_id
-        ):
-            frames = [
-                event.frame
-                for event in self._recent
-                if event.event_id > last_event_id and (job_ids is None or event.job_id in job_ids)
-            ]
-            return frames, self._last_event_id
+        if last_event_id is not None:
+            frames = self._replay.since(last_event_id, job_ids)
+            if frames is not None:
+                return frames, self._last_event_id
         if job_ids is None:
             latest = list(self._latest.values())
         else:
@@ -372,21 +364,9 @@ class JobManager:
             self._flush()
 
     def _publish(self, event: Event) -> None:
-        self._remember(event)
+        self._replay.remember(event)
         self.store.add_event(event)
         try:
             self.broker.publish(event)
         except Exception:
             self.log.exception("broadcast of event %s failed; the job goes on", event.event_id)
-
-    def _remember(self, event: Event) -> None:
-        """Keep the event for replay, within both the count and the byte bound."""
-        self._recent.append(event)
-        self._recent_bytes += len(event.frame)
-        while self._recent and (
-            len(self._recent) > self._events_kept or self._recent_bytes > self._events_kept_bytes
-        ):
-            evicted = self._recent.popleft()
-            self._recent_bytes -= len(evicted.frame)
-            self._evicted_up_to = evicted.event_id
-        self._last_event_id = max(self._last_event_id, event.event_id)
