@@ -21,9 +21,9 @@ from .broker import EventBroker
 from .exceptions import InvalidRequest, JobNotFound, JobStateConflict
 from .models import (
     FINAL_STATUSES,
-    Job,
     JobKind,
     JobSpec,
+    JobState,
     JobStatus,
     ProgressReport,
     new_job_id,
@@ -41,7 +41,7 @@ class JobRunner(Protocol):
     def validate(self, spec: JobSpec) -> None:
         """Raise ``InvalidRequest`` for a spec this runner cannot run (before a job exists)."""
 
-    def start(self, job: Job, spec: JobSpec, manager: JobManager) -> None:
+    def start(self, job: JobState, spec: JobSpec, manager: JobManager) -> None:
         """Start the work in the background; report through the manager's runner methods."""
 
     def cancel(self, job_id: str) -> None:
@@ -72,7 +72,7 @@ class JobManager:
         self.reporter_timeout = reporter_timeout
         self.flush_interval = flush_interval
         self.log = log or logging.getLogger(__name__)
-        self._jobs: dict[str, Job] = {}
+        self._jobs: dict[str, JobState] = {}
         self._replay = ReplayRing(max_events=events_kept, max_bytes=events_kept_bytes)
         self._latest: dict[str, Event] = {}  # each job's newest frame: the snapshot
         self._heard_at: dict[str, float] = {}  # monotonic time of a reporter's last word
@@ -168,13 +168,13 @@ class JobManager:
 
     # ----- queries ---------------------------------------------------------------------
 
-    def get(self, job_id: str) -> Job:
+    def get(self, job_id: str) -> JobState:
         try:
             return self._jobs[job_id]
         except KeyError:
             raise JobNotFound(job_id) from None
 
-    def list_jobs(self, status: JobStatus | None = None) -> list[Job]:
+    def list_jobs(self, status: JobStatus | None = None) -> list[JobState]:
         """Newest first."""
         jobs = [job for job in self._jobs.values() if status is None or job.status is status]
         jobs.sort(key=lambda job: job.created_at, reverse=True)
@@ -202,7 +202,7 @@ class JobManager:
 
     # ----- commands from clients -------------------------------------------------------
 
-    def create(self, spec: JobSpec) -> Job:
+    def create(self, spec: JobSpec) -> JobState:
         if spec.job_id is not None and spec.job_id in self._jobs:
             raise JobStateConflict(f"a job with id {spec.job_id!r} already exists")
         runner = None
@@ -212,7 +212,7 @@ class JobManager:
                 raise InvalidRequest(f"this server does not run {spec.kind.value!r} jobs")
             runner.validate(spec)
         now = time.time()
-        job = Job(
+        job = JobState(
             job_id=spec.job_id or new_job_id(),
             name=spec.name,
             kind=spec.kind,
@@ -234,7 +234,7 @@ class JobManager:
                 self.job_finished(job.job_id, JobStatus.FAILED, f"could not start: {error}")
         return job
 
-    def report(self, job_id: str, report: ProgressReport) -> Job:
+    def report(self, job_id: str, report: ProgressReport) -> JobState:
         """Apply an absolute progress report to a ``reported`` job."""
         job = self.get(job_id)
         if job.kind is not JobKind.REPORTED:
@@ -262,7 +262,7 @@ class JobManager:
             self._emit(job)
         return job
 
-    def cancel(self, job_id: str) -> tuple[Job, bool]:
+    def cancel(self, job_id: str) -> tuple[JobState, bool]:
         """Cancel a job; returns it and whether this call changed anything."""
         job = self.get(job_id)
         if job.status is JobStatus.CANCELLED:
@@ -332,7 +332,7 @@ class JobManager:
 
     # ----- internals -------------------------------------------------------------------
 
-    def _finish(self, job: Job, status: JobStatus, message: str) -> None:
+    def _finish(self, job: JobState, status: JobStatus, message: str) -> None:
         now = time.time()
         job.status = status
         job.message = message
@@ -351,11 +351,11 @@ class JobManager:
         return self._last_event_id
 
     @staticmethod
-    def _job_event(event_id: int, job: Job) -> Event:
+    def _job_event(event_id: int, job: JobState) -> Event:
         payload = {"type": "job_updated", "data": job.to_dict()}
         return Event(event_id, job.job_id, format_json_event(event_id, "job_updated", payload))
 
-    def _emit(self, job: Job, *, durable: bool = False) -> None:
+    def _emit(self, job: JobState, *, durable: bool = False) -> None:
         event = self._job_event(self._next_event_id(), job)
         self._latest[job.job_id] = event
         self.store.mark_dirty(job)

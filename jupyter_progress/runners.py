@@ -26,7 +26,7 @@ from .models import JobKind, JobStatus
 if TYPE_CHECKING:
     from .extension import JupyterProgress
     from .manager import JobManager, JobRunner
-    from .models import Job, JobSpec
+    from .models import JobSpec, JobState
 
 MAX_LABEL_LENGTH = 200
 PARAMETERS_TAG = "parameters"
@@ -73,7 +73,7 @@ class PythonRunner:
         if found is None:
             raise InvalidRequest(f"no module named {module!r} is importable on the server")
 
-    def start(self, job: Job, spec: JobSpec, manager: JobManager) -> None:
+    def start(self, job: JobState, spec: JobSpec, manager: JobManager) -> None:
         job.details.update(
             {"executor": self.executor.name, "target": spec.target, "concurrency": spec.concurrency}
         )
@@ -353,7 +353,7 @@ class NotebookRunner:
         except Exception as error:
             raise InvalidRequest(f"{spec.path!r} is not a readable notebook: {error}") from None
 
-    def start(self, job: Job, spec: JobSpec, manager: JobManager) -> None:
+    def start(self, job: JobState, spec: JobSpec, manager: JobManager) -> None:
         source, output = self.paths(spec)
         job.details.update(
             {
