@@ -11,7 +11,7 @@ import functools
 import json
 from asyncio import Future
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
@@ -30,9 +30,6 @@ from .models import (
 )
 from .sse import PING, Event, format_retry
 
-if TYPE_CHECKING:
-    from .extension import JupyterProgress
-
 AUTH_RESOURCE = "jupyter_progress"
 MAX_JOB_FILTERS = 100
 
@@ -43,6 +40,23 @@ _STATUS_OF: dict[type[ProgressError], int] = {
 }
 
 Method = TypeVar("Method", bound=Callable[..., Awaitable[Any] | Any])
+
+
+class ProgressApp(Protocol):
+    """What the handlers need of the extension (``settings["jupyter_progress"]``).
+
+    A protocol rather than the extension class itself, which imports the handlers.
+    """
+
+    manager: JobManager
+    broker: EventBroker
+    max_body_bytes: int
+    max_concurrency: int
+    retry_ms: int
+    ping_interval: float
+    send_timeout: float
+
+    def job_url(self, job_id: str) -> str: ...
 
 
 def maps_domain_errors(method: Method) -> Method:
@@ -76,7 +90,7 @@ class ProgressHandler(APIHandler):
     _body: bytearray
 
     @property
-    def app(self) -> JupyterProgress:
+    def app(self) -> ProgressApp:
         return self.settings["jupyter_progress"]
 
     @property

@@ -4,9 +4,10 @@ Every change goes through ``_emit``, which serializes the job once, hands the ev
 the broker (for live readers), to the ``ReplayRing`` (for ``Last-Event-ID`` replay) and
 to the store (coalesced writes; final states at once).
 
-Server-run kinds (``python``, ``notebook``) are delegated to a ``JobRunner`` per kind;
-a runner reports back through the ``job_started`` / ``item_finished`` /
-``job_finished`` methods, always on the server's event loop.
+Server-run kinds (``python``, ``notebook``) are delegated to a ``JobRunner`` per kind.
+A runner never touches a job itself: it gives the job's ``details`` before the job
+exists, then reports through ``job_started`` / ``item_finished`` / ``job_finished``,
+always on the server's event loop.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from .broker import EventBroker
 from .exceptions import InvalidRequest, JobNotFound, JobStateConflict
@@ -41,7 +42,10 @@ class JobRunner(Protocol):
     def validate(self, spec: JobSpec) -> None:
         """Raise ``InvalidRequest`` for a spec this runner cannot run (before a job exists)."""
 
-    def start(self, job: JobState, spec: JobSpec, manager: JobManager) -> None:
+    def details(self, spec: JobSpec) -> dict[str, Any]:
+        """The job's ``details`` from its creation on (where and what it runs)."""
+
+    def start(self, job_id: str, spec: JobSpec, manager: JobManager) -> None:
         """Start the work in the background; report through the manager's runner methods."""
 
     def cancel(self, job_id: str) -> None:
@@ -206,17 +210,20 @@ class JobManager:
         if spec.job_id is not None and spec.job_id in self._jobs:
             raise JobStateConflict(f"a job with id {spec.job_id!r} already exists")
         runner = None
+        details: dict[str, Any] = {}
         if spec.kind is not JobKind.REPORTED:
             runner = self.runners.get(spec.kind)
             if runner is None:
                 raise InvalidRequest(f"this server does not run {spec.kind.value!r} jobs")
             runner.validate(spec)
+            details = runner.details(spec)
         now = time.time()
         job = JobState(
             job_id=spec.job_id or new_job_id(),
             name=spec.name,
             kind=spec.kind,
             total=spec.total,
+            details=details,
             created_at=now,
         )
         if spec.kind is JobKind.REPORTED:
@@ -228,7 +235,7 @@ class JobManager:
         self._emit(job, durable=True)
         if runner is not None:
             try:
-                runner.start(job, spec, self)
+                runner.start(job.job_id, spec, self)
             except Exception as error:
                 self.log.exception("job %s could not start", job.job_id)
                 self.job_finished(job.job_id, JobStatus.FAILED, f"could not start: {error}")
@@ -293,10 +300,13 @@ class JobManager:
 
     # ----- reports from runners (server-run kinds) -------------------------------------
 
-    def job_started(self, job_id: str) -> None:
+    def job_started(self, job_id: str, *, total: int | None = None) -> None:
+        """The work began; ``total`` when only the runner knows it (a notebook's cells)."""
         job = self._jobs.get(job_id)
         if job is None or job.status is not JobStatus.PENDING:
             return
+        if total is not None:
+            job.total = total
         job.status = JobStatus.PROCESSING
         job.started_at = time.time()
         self._emit(job)
