@@ -13,6 +13,7 @@ from asyncio import Future
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
+from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
@@ -150,10 +151,12 @@ class JobsHandler(ProgressHandler):
     @web.authenticated
     @authorized
     @maps_domain_errors
-    def post(self) -> None:
+    async def post(self) -> None:
         spec = parse_job_spec(self.json_body(), max_concurrency=self.app.max_concurrency)
-        if spec.kind is not JobKind.REPORTED and not self.authorizer.is_authorized(
-            self, self.current_user, "execute", "kernels"
+        # Awaited as jupyter_server does: an authorizer may be async, and an unawaited
+        # coroutine is truthy (it would allow everything).
+        if spec.kind is not JobKind.REPORTED and not await ensure_async(
+            self.authorizer.is_authorized(self, self.current_user, "execute", "kernels")
         ):
             # A server-run job runs code: it needs the same right as running a kernel.
             raise web.HTTPError(403, "running code in the server needs execute on kernels")
