@@ -16,6 +16,8 @@ import json
 import logging
 import math
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -176,6 +178,7 @@ def executed_path(source: Path) -> Path:
     return source.with_name(f"{source.stem}.executed.ipynb")
 
 
+@dataclass(eq=False, kw_only=True)
 class _NotebookRun:
     """One notebook job, executed by nbclient on its own thread and event loop.
 
@@ -183,34 +186,24 @@ class _NotebookRun:
     cancels the execution task, which shuts the kernel down.
     """
 
-    def __init__(
-        self,
-        *,
-        job_id: str,
-        source: Path,
-        output: Path,
-        parameters: dict[str, Any],
-        timeout: float | None,
-        manager: JobManager,
-        loop: asyncio.AbstractEventLoop,
-        log: logging.Logger,
-        forget: Any,
-    ) -> None:
-        self.job_id = job_id
-        self.source = source
-        self.output = output
-        self.parameters = parameters
-        self.timeout = timeout
-        self.manager = manager
-        self.loop = loop
-        self.log = log
-        self.forget = forget
-        self.cancelled = threading.Event()
-        self._thread_loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._lock = threading.Lock()
+    job_id: str
+    source: Path
+    output: Path
+    parameters: dict[str, Any]
+    timeout: float | None
+    manager: JobManager
+    loop: asyncio.AbstractEventLoop
+    log: logging.Logger
+    forget: Callable[[str], object]
+    cancelled: threading.Event = field(init=False, default_factory=threading.Event)
+    thread: threading.Thread = field(init=False)
+    _thread_loop: asyncio.AbstractEventLoop | None = field(init=False, default=None)
+    _task: asyncio.Task[None] | None = field(init=False, default=None)
+    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
         self.thread = threading.Thread(
-            target=self._thread_main, name=f"jupyter-progress-nb-{job_id[:8]}", daemon=True
+            target=self._thread_main, name=f"jupyter-progress-nb-{self.job_id[:8]}", daemon=True
         )
 
     def _post(self, callback: Any, *args: Any, **kwargs: Any) -> None:
