@@ -55,8 +55,11 @@ def new_job_id() -> str:
 
 
 @dataclass
-class Job:
-    """One batch of items and how far it got. The manager owns and mutates it."""
+class JobState:
+    """The server's record of one job and how far it got. Only the manager mutates it.
+
+    Not the public ``jobs.Job`` handle a client holds: this is the inside of the server.
+    """
 
     job_id: str
     name: str
@@ -124,7 +127,7 @@ class Job:
         return record
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Job:
+    def from_record(cls, record: dict[str, Any]) -> JobState:
         times = record.get("_times") or {}
         progress = record["progress"]
         return cls(

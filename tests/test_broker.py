@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from jupyter_progress.broker import Event, EventBroker, Subscriber
+from jupyter_progress.broker import EventBroker, Subscriber
+from jupyter_progress.sse import Event
 
 
 def event(event_id: int, job_id: str, size: int = 10) -> Event:

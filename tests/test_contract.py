@@ -34,7 +34,7 @@ def test_server_and_clients_share_one_status_set() -> None:
 
 
 def test_server_job_document_is_the_shared_builder_when_running() -> None:
-    job = models.Job(JOB_ID, "convert", models.JobKind.REPORTED, total=10, created_at=1000.0)
+    job = models.JobState(JOB_ID, "convert", models.JobKind.REPORTED, total=10, created_at=1000.0)
     job.status, job.started_at, job.success, job.errors = JobStatus.PROCESSING, 1000.0, 4, 1
     document = job.to_dict(now=1002.0)
     assert document["progress"] == {
@@ -55,7 +55,7 @@ def test_track_as_job_uses_the_same_formulas_as_the_server() -> None:
     bar.status, bar.started_at, bar.finished_at = "completed", 1000.0, 1004.0
     bar.update(8)
     mine = bar.as_job()
-    server = models.Job(
+    server = models.JobState(
         bar.job_id,
         "local",
         models.JobKind.REPORTED,
