@@ -76,6 +76,17 @@ class JupyterProgress(ExtensionApp):
         "state per job.",
     ).tag(config=True)
     max_concurrency = Int(32, help="Upper bound on a python job's 'concurrency'.").tag(config=True)
+    max_workers = Int(
+        32,
+        help="Worker processes or threads of all python jobs together (not Dask jobs: the "
+        "cluster bounds those). A job whose concurrency does not fit waits 'pending', first "
+        "come first served, and starts with all its workers once they are free.",
+    ).tag(config=True)
+    max_running_notebooks = Int(
+        2,
+        help="Notebook jobs running at once (one kernel each); more wait 'pending', first "
+        "come first served.",
+    ).tag(config=True)
 
     executor = CaselessStrEnum(
         ["process", "thread", "dask"],
@@ -125,6 +136,8 @@ class JupyterProgress(ExtensionApp):
                 executor=self.executor,
                 dask_address=self.dask_address,
                 executor_class=self.executor_class,
+                max_workers=max(1, self.max_workers),
+                max_running_notebooks=max(1, self.max_running_notebooks),
                 log=self.log,
             ),
             reporter_timeout=self.reporter_timeout,

@@ -34,6 +34,7 @@ from .sse import Event, format_json_event
 from .store import JobStore
 
 RESTART_MESSAGE = "the server restarted while this job was running"
+STOP_MESSAGE = "the server stopped"
 
 
 class JobRunner(Protocol):
@@ -114,6 +115,12 @@ class JobManager:
         ]
 
     async def stop(self) -> None:
+        """A clean stop: end the server's own jobs and write them, then stop the runners.
+
+        ``reported`` jobs keep running: their reporter may outlive the server, and the
+        reporter timeout judges them after a restart.
+        """
+        self.cancel_server_jobs(STOP_MESSAGE)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -125,6 +132,25 @@ class JobManager:
                 self.log.exception("a job runner failed to shut down")
         self.broker.close_all()
         self.store.close()
+
+    def cancel_server_jobs(self, message: str) -> list[str]:
+        """Cancel every pending or running job this server runs; written at once."""
+        cancelled = []
+        for job in list(self._jobs.values()):
+            if job.kind is JobKind.REPORTED or job.is_final:
+                continue
+            self._finish(job, JobStatus.CANCELLED, message, durable=False)
+            cancelled.append(job.job_id)
+            runner = self.runners.get(job.kind)
+            if runner is not None:
+                try:
+                    runner.cancel(job.job_id)
+                except Exception:
+                    self.log.exception("job %s: the runner failed to cancel", job.job_id)
+        if cancelled:
+            self.log.info("the server stops: %d running job(s) cancelled", len(cancelled))
+            self._flush()
+        return cancelled
 
     async def _flush_periodically(self) -> None:
         while True:
@@ -300,6 +326,14 @@ class JobManager:
 
     # ----- reports from runners (server-run kinds) -------------------------------------
 
+    def job_waiting(self, job_id: str, message: str) -> None:
+        """The job waits ``pending`` for room under a server-wide cap; ``message`` says why."""
+        job = self._jobs.get(job_id)
+        if job is None or job.status is not JobStatus.PENDING or job.message == message:
+            return
+        job.message = message
+        self._emit(job)
+
     def job_started(self, job_id: str, *, total: int | None = None) -> None:
         """The work began; ``total`` when only the runner knows it (a notebook's cells)."""
         job = self._jobs.get(job_id)
@@ -342,7 +376,9 @@ class JobManager:
 
     # ----- internals -------------------------------------------------------------------
 
-    def _finish(self, job: JobState, status: JobStatus, message: str) -> None:
+    def _finish(
+        self, job: JobState, status: JobStatus, message: str, *, durable: bool = True
+    ) -> None:
         now = time.time()
         job.status = status
         job.message = message
@@ -353,7 +389,7 @@ class JobManager:
             job.total = job.processed
         self._heard_at.pop(job.job_id, None)
         self.log.info("job %s %s: %s", job.job_id, status.value, job.name)
-        self._emit(job, durable=True)
+        self._emit(job, durable=durable)
 
     def _next_event_id(self) -> int:
         """Strictly increasing, and still so after a restart: microseconds since the epoch."""
