@@ -115,7 +115,7 @@ class JupyterProgress(ExtensionApp):
     def initialize_settings(self) -> None:
         self.broker = EventBroker(max_pending_bytes=self.subscriber_queue_bytes)
         try:
-            store = JobStore(self.db_path, events_kept=self.events_kept)
+            store = JobStore(self.db_path, events_kept=self.events_kept, log=self.log)
         except StoreLocked as error:
             fallback = Path(self.db_path).with_name(
                 f"{Path(self.db_path).stem}-{os.getpid()}.sqlite"
@@ -127,7 +127,7 @@ class JupyterProgress(ExtensionApp):
                 fallback,
             )
             self.db_path = str(fallback)
-            store = JobStore(self.db_path, events_kept=self.events_kept)
+            store = JobStore(self.db_path, events_kept=self.events_kept, log=self.log)
         self.manager = JobManager(
             store=store,
             broker=self.broker,

@@ -97,13 +97,17 @@ class JobManager:
             if event.job_id in self._jobs:  # a kept job's events are all updates
                 self._latest[event.job_id] = event
         for job in list(self._jobs.values()):
-            if not job.is_final:
+            if not job.is_final and job.kind is JobKind.REPORTED and self.store.stopped_cleanly:
+                # A clean stop ended the server's own jobs; a reporter may outlive the
+                # server, so its job is judged by the reporter timeout from now on.
+                self._heard_at[job.job_id] = time.monotonic()
+            elif not job.is_final:
                 self.log.info("job %s was running when the server stopped: failed", job.job_id)
                 self._finish(job, JobStatus.FAILED, RESTART_MESSAGE)
         for job in self._jobs.values():
             if job.job_id not in self._latest:  # its events were trimmed: serialize it once
                 self._latest[job.job_id] = self._job_event(self._last_event_id, job)
-        self.store.flush()
+        self.store.try_flush()
 
     async def start(self) -> None:
         """Start the periodic flush and the silent-reporter watchdog (once)."""
@@ -131,7 +135,7 @@ class JobManager:
             except Exception:
                 self.log.exception("a job runner failed to shut down")
         self.broker.close_all()
-        self.store.close()
+        self.store.close(clean=True)
 
     def cancel_server_jobs(self, message: str) -> list[str]:
         """Cancel every pending or running job this server runs; written at once."""
@@ -191,10 +195,7 @@ class JobManager:
         return failed
 
     def _flush(self) -> None:
-        try:
-            self.store.flush()
-        except Exception:
-            self.log.exception("could not write job state to %s", self.store.path)
+        self.store.try_flush()  # a failure is logged once per streak and retried
 
     # ----- queries ---------------------------------------------------------------------
 

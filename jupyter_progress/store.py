@@ -4,12 +4,20 @@ Per-item progress only marks a job dirty; a periodic flush writes the latest sta
 each dirty job in one transaction. Final states are written at once, so a crash
 (even ``kill -9``) never loses a finished job. Recent events are kept too, so a
 stream reader can resume after ``Last-Event-ID``.
+
+The store never stops the server: a file that cannot be read at start is moved aside
+(kept, under a timestamped name) and a fresh one started; a write that fails (disk full,
+a lock) leaves everything pending in memory, is retried at the next flush, and is logged
+once per streak of failures.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import sqlite3
+import time
 from pathlib import Path
 from typing import IO
 
@@ -57,31 +65,122 @@ TRIM_EVERY = 1000  # events written between trims of the events table (a scan of
 class JobStore:
     """Jobs and recent events in SQLite, owned by the server's event loop (one thread)."""
 
-    def __init__(self, path: str | Path, *, events_kept: int = 10_000) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        events_kept: int = 10_000,
+        log: logging.Logger | None = None,
+    ) -> None:
         self.path = Path(path)
         self.events_kept = events_kept
+        self.log = log or logging.getLogger(__name__)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock_file = _lock_exclusively(self.path.with_name(self.path.name + ".lock"))
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(SCHEMA)
+        #: Whether the last server on this file stopped cleanly (it cancelled and wrote its
+        #: own jobs): ``reported`` jobs are then left to the reporter timeout, not failed.
+        self.stopped_cleanly = self._stop_marker.exists()
+        with contextlib.suppress(OSError):
+            self._stop_marker.unlink()
+        #: Where an unreadable file was moved at start, if it was.
+        self.moved_aside: Path | None = None
+        #: Flushes that failed in a row (0 while writes work).
+        self.failed_writes = 0
         self._dirty_jobs: dict[str, JobState] = {}
         self._deleted: set[str] = set()
         self._new_events: list[Event] = []
+        self._loaded: list[JobState] = []
         self.writes = 0
         self._events_since_trim = TRIM_EVERY  # trim once at the first flush
+        try:
+            self._db = self._connect(self.path)
+        except sqlite3.DatabaseError as error:
+            self._db = self._start_fresh(error)
+
+    @property
+    def _stop_marker(self) -> Path:
+        return self.path.with_name(self.path.name + ".stopped")
+
+    @staticmethod
+    def _connect(path: Path | str) -> sqlite3.Connection:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=5000")
+            db.executescript(SCHEMA)
+            db.execute("SELECT job_id FROM jobs LIMIT 1").fetchall()
+            db.execute("SELECT event_id FROM events LIMIT 1").fetchall()
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _start_fresh(self, error: BaseException) -> sqlite3.Connection:
+        """Move an unreadable file aside (kept, with a timestamped name) and start anew.
+
+        Jobs already read from it are written to the fresh file. Where even that fails
+        (the directory is read-only), the server keeps its jobs in memory only.
+        """
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        aside = self.path.with_name(f"{self.path.stem}.corrupt-{stamp}{self.path.suffix}")
+        try:
+            for suffix in ("", "-wal", "-shm"):
+                source = Path(f"{self.path}{suffix}")
+                if source.exists():
+                    source.rename(f"{aside}{suffix}")
+            db = self._connect(self.path)
+        except (OSError, sqlite3.Error) as failure:
+            self.log.warning(
+                "the job store %s cannot be read (%s) nor replaced (%s): this server keeps "
+                "its jobs in memory only; they will not survive a restart",
+                self.path,
+                error,
+                failure,
+            )
+            return self._connect(":memory:")
+        self.moved_aside = aside
+        self.log.warning(
+            "the job store %s could not be read (%s): it was moved aside to %s and this "
+            "server starts with a fresh store",
+            self.path,
+            error,
+            aside,
+        )
+        for job in self._loaded:
+            self.mark_dirty(job)
+        return db
+
+    def _replace(self, error: BaseException) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
+        self._db = self._start_fresh(error)
 
     def load_jobs(self) -> list[JobState]:
-        rows = self._db.execute("SELECT record FROM jobs ORDER BY created_at").fetchall()
-        return [JobState.from_record(json.loads(record)) for (record,) in rows]
+        """Every stored job; an unreadable file is moved aside (and there are none)."""
+        try:
+            rows = self._db.execute("SELECT record FROM jobs ORDER BY created_at").fetchall()
+        except sqlite3.DatabaseError as error:
+            self._replace(error)
+            return []
+        jobs = []
+        for (record,) in rows:
+            try:
+                jobs.append(JobState.from_record(json.loads(record)))
+            except Exception as error:  # one damaged row costs that job, not the store
+                self.log.warning("skipping an unreadable job record in %s: %s", self.path, error)
+        self._loaded = jobs
+        return jobs
 
     def load_events(self) -> list[Event]:
-        rows = self._db.execute(
-            "SELECT event_id, job_id, frame FROM events ORDER BY event_id DESC LIMIT ?",
-            (self.events_kept,),
-        ).fetchall()
+        try:
+            rows = self._db.execute(
+                "SELECT event_id, job_id, frame FROM events ORDER BY event_id DESC LIMIT ?",
+                (self.events_kept,),
+            ).fetchall()
+        except sqlite3.DatabaseError as error:
+            self._replace(error)  # the jobs already read are written to the fresh file
+            return []
         return [Event(event_id, job_id, bytes(frame)) for event_id, job_id, frame in reversed(rows)]
 
     def mark_dirty(self, job: JobState) -> None:
@@ -131,17 +230,53 @@ class JobStore:
                 )
             self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
-            raise  # everything stays pending: the next flush tries again
+            with contextlib.suppress(sqlite3.Error):  # a failed COMMIT may have ended it
+                self._db.execute("ROLLBACK")
+            # Everything stays pending for the next flush; only the newest events are
+            # worth keeping for replay, so a long outage cannot grow memory without bound.
+            del self._new_events[: -self.events_kept or None]
+            raise
         # Cleared only once committed (nothing runs between: the loop owns the store).
         self._dirty_jobs.clear()
         self._deleted.clear()
         self._new_events.clear()
         self.writes += 1
 
-    def close(self) -> None:
+    def try_flush(self) -> bool:
+        """``flush``, but a failure is logged (once per streak) and retried next time.
+
+        While writes fail the server goes on from memory; nothing pending is dropped
+        (bar the oldest replay events), so final states are written once it works again.
+        """
         try:
             self.flush()
+        except (sqlite3.Error, OSError) as error:
+            self.failed_writes += 1
+            if self.failed_writes == 1:
+                self.log.warning(
+                    "could not write jobs to %s (%s); the server keeps them in memory and "
+                    "retries at every flush",
+                    self.path,
+                    error,
+                )
+            return False
+        if self.failed_writes:
+            self.log.warning(
+                "jobs are written to %s again (after %d failed attempts)",
+                self.path,
+                self.failed_writes,
+            )
+            self.failed_writes = 0
+        return True
+
+    def close(self, *, clean: bool = False) -> None:
+        """Write what is pending and close; ``clean`` leaves a mark that the server's own
+        jobs were ended and written (see ``stopped_cleanly``)."""
+        try:
+            written = self.try_flush()
+            if clean and written:
+                with contextlib.suppress(OSError):
+                    self._stop_marker.touch()
         finally:
             self._db.close()
             if self._lock_file is not None:
