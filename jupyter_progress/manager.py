@@ -344,6 +344,7 @@ class JobManager:
             job.total = total
         job.status = JobStatus.PROCESSING
         job.started_at = time.time()
+        job.message = ""  # a pending job's only message is why it waited (job_waiting)
         self._emit(job)
 
     def item_finished(

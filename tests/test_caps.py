@@ -104,11 +104,15 @@ def count_workers(root: int) -> int:
     """Worker processes: the children of the multiprocessing forkserver."""
     procs = _descendants(root)
     servers = {pid for pid, command in procs.items() if "forkserver" in command}
-    return sum(1 for pid in procs if pid in servers and _parent(pid) in servers)
+    servers = {pid for pid in servers if _parent(pid) == root}  # not its forked workers
+    return sum(1 for pid in procs if _parent(pid) in servers)
 
 
 def count_kernels(root: int) -> int:
-    return sum(1 for command in _descendants(root).values() if "ipykernel" in command)
+    """Kernel processes; not a kernel's own short-lived children (a fork of the kernel
+    keeps its command line until it execs)."""
+    kernels = {pid for pid, command in _descendants(root).items() if "ipykernel" in command}
+    return sum(1 for pid in kernels if _parent(pid) not in kernels)
 
 
 def _parent(pid: int) -> int:
@@ -197,6 +201,7 @@ async def test_python_jobs_never_run_more_workers_than_max_workers(
         (tmp_path / "first" / "go").touch()
         await _until(api, first, "completed")
         await wait_for_files(tmp_path / "second" / "started", "item.*", 2)
+        assert (await _job(api, second))["message"] == ""  # no longer waiting
         await wait_for_files(tmp_path / "third" / "started", "item.*", 1)
         for name in ("second", "third"):
             (tmp_path / name / "go").touch()
