@@ -59,6 +59,8 @@ def _lock_exclusively(lock_path: Path) -> IO[str] | None:
     return handle
 
 
+#: Milliseconds a write waits for a lock held by another connection before it fails.
+BUSY_TIMEOUT_MS = 250
 TRIM_EVERY = 1000  # events written between trims of the events table (a scan of it)
 
 
@@ -107,7 +109,9 @@ class JobStore:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=5000")
+            # A lock held by another program fails a flush fast (it is retried at the
+            # next one) rather than stalling the event loop for seconds.
+            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             db.executescript(SCHEMA)
             db.execute("SELECT job_id FROM jobs LIMIT 1").fetchall()
             db.execute("SELECT event_id FROM events LIMIT 1").fetchall()

@@ -130,3 +130,31 @@ def test_a_failing_write_while_stopping_does_not_raise(tmp_path: Path) -> None:
     store.close(clean=True)
     assert not store.stopped_cleanly
     assert not (tmp_path / "jobs.sqlite.stopped").exists(), "an unwritten stop is not clean"
+
+
+def test_a_store_locked_by_another_program_is_written_once_the_lock_goes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "jobs.sqlite"
+    store = JobStore(path)
+    manager = JobManager(store=store, broker=EventBroker())
+    manager.recover()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # a real write lock, as a sqlite3 shell could hold
+    try:
+        with caplog.at_level(logging.WARNING):
+            job = manager.create(JobSpec(kind=JobKind.REPORTED, name="locked", total=2))
+            manager.report(job.job_id, ProgressReport(success=2, status=JobStatus.COMPLETED))
+            manager._flush()
+        assert store.failed_writes >= 3
+        assert len([r for r in caplog.records if "could not write" in r.getMessage()]) == 1
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    manager._flush()
+    assert store.failed_writes == 0
+    store.close()
+    reopened = JobStore(path)
+    (saved,) = reopened.load_jobs()
+    assert saved.status is JobStatus.COMPLETED and saved.success == 2
+    reopened.close()
