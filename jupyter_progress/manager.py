@@ -15,8 +15,8 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from .broker import Event, EventBroker
 from .exceptions import InvalidRequest, JobNotFound, JobStateConflict
@@ -82,6 +82,9 @@ class JobManager:
         self._heard_at: dict[str, float] = {}  # monotonic time of a reporter's last word
         self._last_event_id = 0
         self._tasks: list[asyncio.Task[None]] = []
+        # Called with the public document of every job that ends (webhooks.py); each must
+        # return at once and never raise into the manager.
+        self.final_listeners: list[Callable[[dict[str, Any]], None]] = []
 
     # ----- lifecycle -------------------------------------------------------------------
 
@@ -352,6 +355,11 @@ class JobManager:
         self._heard_at.pop(job.job_id, None)
         self.log.info("job %s %s: %s", job.job_id, status.value, job.name)
         self._emit(job, durable=True)
+        for listener in self.final_listeners:
+            try:
+                listener(job.to_dict())
+            except Exception:
+                self.log.exception("a listener of job %s's end failed; the job is done", job.job_id)
 
     def _next_event_id(self) -> int:
         """Strictly increasing, and still so after a restart: microseconds since the epoch."""
