@@ -1,5 +1,6 @@
 // The JupyterLab (and Notebook 7) plugins of jupyter-progress: the Jobs side panel, its
-// command "Show Jobs", and the status-bar count of running jobs. The MIME renderer of job
+// command "Show Jobs", the status-bar count of running jobs, and notifications when a long
+// job ends (./notify.js). The MIME renderer of job
 // outputs is the mime extension in ./mime.js. All of them share the page's one event
 // stream (../stream.js).
 
@@ -7,6 +8,8 @@ import { ILayoutRestorer } from "@jupyterlab/application";
 import { ICommandPalette } from "@jupyterlab/apputils";
 import { IStatusBar } from "@jupyterlab/statusbar";
 import { LabIcon } from "@jupyterlab/ui-components";
+import { COMMAND_SHOW_JOBS } from "./jobs.js";
+import { notifyPlugin } from "./notify.js";
 import { JobsPanelWidget, PANEL_ID, StatusItem } from "./panel.js";
 import "./style.css";
 
@@ -15,7 +18,7 @@ import "./style.css";
 /** @typedef {import("@jupyterlab/statusbar").IStatusBar} StatusBar */
 /** @typedef {import("@jupyterlab/application").ILayoutRestorer} LayoutRestorer */
 
-export const COMMAND_SHOW_JOBS = "jupyter-progress:show-jobs";
+export { COMMAND_SHOW_JOBS };
 
 const ICON_SVG =
   '<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">' +
@@ -61,9 +64,10 @@ const jobsPlugin = {
     app.commands.addCommand(COMMAND_SHOW_JOBS, {
       label: "Show Jobs",
       caption: "Show every jupyter-progress job on the server, live",
-      execute: () => {
+      execute: (args) => {
         const widget = ensurePanel();
         app.shell.activateById(widget.id);
+        if (typeof args?.jobId === "string") widget.revealJob(args.jobId);
       },
     });
     palette?.addItem({ command: COMMAND_SHOW_JOBS, category: "Jobs" });
@@ -86,4 +90,4 @@ const jobsPlugin = {
   },
 };
 
-export default [jobsPlugin];
+export default [jobsPlugin, notifyPlugin];

@@ -81,6 +81,8 @@ export class JobsPanelWidget extends Widget {
     this._rows = new Map();
     /** @type {Array<() => void>} */
     this._cleanups = [];
+    /** @type {string | null} a job to show as soon as its row exists */
+    this._pendingReveal = null;
     this._stream = getStream();
     if (this._stream) {
       const stream = this._stream;
@@ -147,6 +149,25 @@ export class JobsPanelWidget extends Widget {
     entry.open.title = path ? `Open ${path}` : "";
     this._applyFilter(entry.row, job);
     this._refresh();
+    if (this._pendingReveal === id) this.revealJob(id);
+  }
+
+  /**
+   * Bring one job's row into view, highlighted, its error samples open (the action of a
+   * notification). A job not listed yet is shown when its row arrives.
+   * @param {string} jobId
+   * @returns {boolean} whether the row was there
+   */
+  revealJob(jobId) {
+    const entry = this._rows.get(jobId);
+    this._pendingReveal = entry ? null : jobId;
+    if (!entry) return false;
+    if (entry.row.hidden) this.setFilter("all");
+    for (const { row } of this._rows.values()) row.classList.remove("jp-mod-highlighted");
+    entry.row.classList.add("jp-mod-highlighted");
+    entry.row.querySelector("details")?.setAttribute("open", "");
+    entry.row.scrollIntoView?.({ block: "nearest" });
+    return true;
   }
 
   /** @param {Job} job */
