@@ -98,7 +98,7 @@ def summary_line(job: dict[str, Any]) -> str:
         progress.get("errors", 0),
         progress.get("total"),
     )
-    counts = f"{success} ok" + (f", {errors} errors" if errors else "")
+    counts = f"{success} ok" + (f", {errors} error{'s' if errors != 1 else ''}" if errors else "")
     if total is not None:
         counts += f" of {total}"
     text = f"{name}: {status} ({counts})"

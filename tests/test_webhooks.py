@@ -150,7 +150,7 @@ async def test_completed_job_posts_once_with_text_and_job(
     assert body["job"]["progress"]["processed"] == 3
     text = body["text"]
     assert "\n" not in text
-    assert text.startswith("convert &lt;files&gt;: completed (2 ok, 1 errors of 3) in ")
+    assert text.startswith("convert &lt;files&gt;: completed (2 ok, 1 error of 3) in ")
     assert bodies_for(failures_only, job["job_id"]) == []
 
 

@@ -54,7 +54,7 @@ function clip(text, max) {
 function counts(job) {
   const p = job.progress || /** @type {any} */ ({});
   let text = `${formatCount(p.success ?? 0)} ok`;
-  if (p.errors) text += `, ${formatCount(p.errors)} errors`;
+  if (p.errors) text += `, ${formatCount(p.errors)} ${p.errors === 1 ? "error" : "errors"}`;
   if (p.total != null) text += ` of ${formatCount(p.total)}`;
   return text;
 }
