@@ -193,7 +193,11 @@ class JupyterProgress(ExtensionApp):
         await self.manager.start()
 
     async def stop_extension(self) -> None:
-        await self.manager.stop()
+        # An extension that failed to load (bad config) has no manager: the server must
+        # still stop, not hang on an AttributeError here.
+        manager = getattr(self, "manager", None)
+        if manager is not None:
+            await manager.stop()
         if self.webhook_sender is not None:
             await self.webhook_sender.stop()
 

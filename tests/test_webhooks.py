@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from server_process import ServerProcess
 from traitlets import TraitError
 
 from jupyter_progress.extension import JupyterProgress
@@ -262,3 +266,23 @@ async def test_failing_chain_is_logged_once_after_three_attempts(
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1
     assert "after 3 attempt(s): HTTP 503" in warnings[0].getMessage()
+
+
+def test_bad_webhooks_config_is_reported_and_the_server_still_stops(tmp_path: Path) -> None:
+    """Regression: a config error left the extension without a manager, and SIGTERM hung."""
+    server = ServerProcess(
+        tmp_path / "root",
+        tmp_path / "jobs.sqlite",
+        extra_args=['--JupyterProgress.webhooks=[{"url": "http://x", "on": ["done"]}]'],
+    )
+    with pytest.raises(RuntimeError):
+        server.start(timeout=5)  # it never serves the API; its log says why
+    expected = "c.JupyterProgress.webhooks[0]: 'on' must be a non-empty list"
+    for _ in range(300):
+        if expected in server.log_path.read_text():
+            break
+        time.sleep(0.1)
+    assert expected in server.log_path.read_text()
+    assert server.process is not None
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(20) is not None
