@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from server_process import ServerProcess
+from helpers.server_process import ServerProcess
 
 
 def start_server(*extra_args: str) -> ServerProcess:

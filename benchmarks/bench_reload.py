@@ -21,11 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,10 +31,10 @@ from typing import Any
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "browser"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from conftest import CHROMIUM, CHROMIUM_ARGS
-from lab_page import run_all, wait_notebook_ready
+from helpers.lab_page import CHROMIUM, CHROMIUM_ARGS, run_all, wait_notebook_ready
+from helpers.lab_server import run_lab_server
 
 RENDERED = ".jp-OutputArea .jp-progress-renderer .jp-progress-widget"
 INIT_SCRIPT = """
@@ -65,77 +61,9 @@ INIT_SCRIPT = """
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def start_lab(base: Path) -> tuple[subprocess.Popen[bytes], str, str, Path]:
-    root, settings, workspaces, runtime, config = (
-        base / name for name in ("root", "settings", "workspaces", "runtime", "config")
-    )
-    for folder in (root, settings, workspaces, runtime, config / "labconfig"):
-        folder.mkdir(parents=True)
-    (settings / "overrides.json").write_text(
-        json.dumps(
-            {
-                "@jupyterlab/apputils-extension:notification": {
-                    "fetchNews": "false",
-                    "checkForUpdates": False,
-                }
-            }
-        )
-    )
-    page_config = config / "labconfig" / "page_config.json"
-    page_config.write_text(json.dumps({"disabledExtensions": {}}))
-    port, token = free_port(), secrets.token_hex(16)
-    url = f"http://127.0.0.1:{port}/"
-    env = dict(os.environ)
-    env.update(
-        JUPYTER_PROGRESS_URL=url,
-        JUPYTER_PROGRESS_TOKEN=token,
-        JUPYTER_RUNTIME_DIR=str(runtime),
-        JUPYTER_CONFIG_DIR=str(config),
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-    )
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            "--allow-root",
-            "--ip=127.0.0.1",
-            f"--port={port}",
-            "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={root}",
-            f"--JupyterProgress.db_path={base / 'jobs.sqlite'}",
-            f"--LabApp.app_settings_dir={settings}",
-            f"--LabApp.workspaces_dir={workspaces}",
-            "--LabApp.expose_app_in_browser=True",
-        ],
-        cwd=root,
-        env=env,
-        stdout=(base / "lab.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}api/status", params={"token": token}).status_code == 200:
-                return process, url, token, root
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.terminate()
-    raise SystemExit(f"jupyter lab did not start:\n{(base / 'lab.log').read_text()[-2000:]}")
 
 
 def write_notebook(root: Path, items: int) -> str:
@@ -215,43 +143,32 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
-    with tempfile.TemporaryDirectory(prefix="bench-reload-") as temp:
-        base = Path(temp)
-        process, url, token, root = start_lab(base)
-        api = httpx.Client(
-            base_url=url + "jupyter-progress/api/",
-            headers={"Authorization": f"token {token}"},
-            timeout=10,
-        )
-        try:
-            items = 400 + args.reloads * 300
-            name = write_notebook(root, items)
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-                page.set_default_timeout(60_000)
-                page.goto(f"{url}lab/tree/{name}?reset&token={token}")
-                wait_kernel_and_run(page)
-                job_id = page.get_attribute(RENDERED, "data-job-id")
-                time.sleep(1)
-                page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
-                page.add_init_script(INIT_SCRIPT)
-                runs = [one_reload(page, api, job_id, 30.0) for _ in range(args.reloads)]
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-reload-") as temp,
+        run_lab_server(Path(temp), lab_extension_enabled=True) as server,
+    ):
+        api = server.client
+        items = 400 + args.reloads * 300
+        name = write_notebook(server.root, items)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            page.set_default_timeout(60_000)
+            page.goto(server.lab_url(name))
+            wait_kernel_and_run(page)
+            job_id = page.get_attribute(RENDERED, "data-job-id")
+            time.sleep(1)
+            page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+            page.add_init_script(INIT_SCRIPT)
+            runs = [one_reload(page, api, job_id, 30.0) for _ in range(args.reloads)]
 
-                # For comparison: the anywidget view alone (extension disabled on reload).
-                page_config = base / "config" / "labconfig" / "page_config.json"
-                page_config.write_text(
-                    json.dumps({"disabledExtensions": {"jupyter-progress": True}})
-                )
-                anywidget = one_reload(page, api, job_id, args.anywidget_wait)
-                text = page.locator(".jp-OutputArea").first.text_content() or ""
-                anywidget["output_text"] = " ".join(text.split())[:120]
-                api.post(f"jobs/{job_id}/cancel")
-                browser.close()
-        finally:
-            api.close()
-            process.terminate()
-            process.wait(timeout=20)
+            # For comparison: the anywidget view alone (extension disabled on reload).
+            server.set_lab_extension_enabled(False)
+            anywidget = one_reload(page, api, job_id, args.anywidget_wait)
+            text = page.locator(".jp-OutputArea").first.text_content() or ""
+            anywidget["output_text"] = " ".join(text.split())[:120]
+            api.post(f"jobs/{job_id}/cancel")
+            browser.close()
 
     live = [r["live_ms"] for r in runs if r["live_ms"] is not None]
     after = [r["after_paint_ms"] for r in runs if r["after_paint_ms"] is not None]

@@ -22,9 +22,10 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "browser"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, run_lab_server
+from helpers.lab_page import CHROMIUM, CHROMIUM_ARGS
+from helpers.lab_server import run_lab_server
 
 POLLER = """
 ([url, ids]) => {

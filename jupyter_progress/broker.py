@@ -1,6 +1,6 @@
 """Fan-out of job events to stream subscribers, without ever waiting on one.
 
-Each event is serialized once (``Event.frame``) and shared by every subscriber.
+Each event is serialized once (``sse.Event.frame``) and shared by every subscriber.
 A subscriber that keeps up sees every event; one that falls behind has its queue
 collapsed to the latest event per job, so memory stays bounded and the publisher
 never blocks.
@@ -11,16 +11,8 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One serialized event: its id, the job it is about and its SSE frame."""
-
-    event_id: int
-    job_id: str
-    frame: bytes
+from .sse import Event
 
 
 class Subscriber:

@@ -13,10 +13,10 @@ arguments, no server, unknown job); 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -24,6 +24,7 @@ from typing import Any, TextIO
 import httpx
 
 from .client import (
+    STREAM_ERRORS,
     ProgressAPIError,
     ProgressClient,
     ProgressClientError,
@@ -32,12 +33,11 @@ from .client import (
     find_server,
     running_servers,
 )
+from .contract import JobStatus, describe_outcome, format_counts, is_final
 
-FINAL = frozenset({"completed", "failed", "cancelled"})
 EXIT_OK, EXIT_JOB_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: Consecutive failed attempts to (re)open the event stream before ``watch`` gives up.
 MAX_STREAM_FAILURES = 8
-STREAM_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 3.0)
 MAX_SAMPLES_SHOWN = 5
 MAX_MESSAGE_SHOWN = 40
 
@@ -106,27 +106,13 @@ def resolve_job(client: ProgressClient, reference: str) -> dict[str, Any]:
 
 
 def counts(job: dict[str, Any]) -> str:
-    progress = job.get("progress") or {}
-    processed, total = progress.get("processed", 0), progress.get("total")
-    if total is None:
-        return f"{processed}"
-    percentage = progress.get("percentage")
-    return f"{processed}/{total}" + (f" ({percentage:.1f}%)" if percentage is not None else "")
+    """The PROGRESS column: ``5/10 (50.0%)``, or ``7 items`` without a total."""
+    return format_counts(job)
 
 
 def summary(job: dict[str, Any]) -> str:
     """One line about a job that ended, for the log."""
-    progress = job.get("progress") or {}
-    text = (
-        f"{job.get('name')}: {job.get('status')}, {progress.get('success', 0)} succeeded, "
-        f"{progress.get('errors', 0)} failed"
-    )
-    if job.get("status") == "failed" and job.get("message"):
-        text += f" - {job['message']}"  # why it failed; other messages repeat the counts
-    output = (job.get("details") or {}).get("output_path")
-    if output:
-        text += f" (output: {output})"
-    return text
+    return describe_outcome(job)
 
 
 def print_table(jobs: list[dict[str, Any]], out: TextIO) -> None:
@@ -182,10 +168,10 @@ class Bars:
         bar.n = progress.get("processed", 0)
         errors = progress.get("errors", 0)
         postfix = [str(job["status"])] + ([f"{errors} errors"] if errors else [])
-        if job["status"] not in FINAL and job.get("message"):
+        if not is_final(job["status"]) and job.get("message"):
             postfix.append(str(job["message"]).replace("\n", " ")[:MAX_MESSAGE_SHOWN])
         bar.set_postfix_str(", ".join(postfix), False)
-        if job["status"] in FINAL:
+        if is_final(job["status"]):
             bar.refresh()
             bar.close()
             self.final[job_id] = job
@@ -216,35 +202,25 @@ def watch_jobs(client: ProgressClient, jobs: list[dict[str, Any]], *, quiet: boo
     try:
         for job in jobs:
             bars.update(job)
-        pending = {job_id for job_id, job in states.items() if job["status"] not in FINAL}
-        failures = 0
-        last_event_id: int | None = None
-        while pending:
-            stream = client.events(sorted(pending), last_event_id=last_event_id, reconnect=False)
-            try:
-                for event in stream:
-                    failures = 0
-                    last_event_id = event.event_id or last_event_id
+        pending = {job_id for job_id, job in states.items() if not is_final(job["status"])}
+        if pending:
+            events = client.events(sorted(pending), max_failures=MAX_STREAM_FAILURES)
+            with contextlib.closing(events):
+                for event in events:
                     job_id = event.data.get("job_id", "")
                     if job_id not in pending:
                         continue
                     if event.type == "job_removed":
                         pending.discard(job_id)
-                        continue
-                    states[job_id] = event.data
-                    bars.update(event.data)
-                    if event.data.get("status") in FINAL:
-                        pending.discard(job_id)
+                    else:
+                        states[job_id] = event.data
+                        bars.update(event.data)
+                        if is_final(event.data.get("status")):
+                            pending.discard(job_id)
                     if not pending:
                         break
-            except (httpx.TransportError, httpx.DecodingError) as error:
-                failures += 1
-                if failures >= MAX_STREAM_FAILURES:
-                    raise CLIError(f"lost the server's event stream: {error}") from None
-            finally:
-                stream.close()  # type: ignore[attr-defined]
-            if pending:
-                time.sleep(STREAM_RETRY_DELAYS[min(failures, len(STREAM_RETRY_DELAYS) - 1)])
+    except STREAM_ERRORS as error:
+        raise CLIError(f"lost the server's event stream: {error}") from None
     finally:
         bars.close()
     outcome = EXIT_OK
@@ -253,7 +229,7 @@ def watch_jobs(client: ProgressClient, jobs: list[dict[str, Any]], *, quiet: boo
             print(summary(job))
             for sample in (job.get("error_samples") or [])[:MAX_SAMPLES_SHOWN]:
                 print(f"  {sample.get('item')}: {sample.get('error')}")
-        if job.get("status") != "completed":
+        if job.get("status") != JobStatus.COMPLETED:
             outcome = EXIT_JOB_FAILED
     return outcome
 
@@ -262,7 +238,7 @@ def command_watch(client: ProgressClient, args: argparse.Namespace) -> int:
     if args.jobs:
         jobs = [resolve_job(client, reference) for reference in args.jobs]
     else:
-        jobs = [job for job in client.list_jobs() if job["status"] not in FINAL]
+        jobs = [job for job in client.list_jobs() if not is_final(job["status"])]
         if not jobs:
             print("no running jobs")
             return EXIT_OK
@@ -328,9 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     listing = commands.add_parser("list", parents=[common], help="list jobs, newest first")
-    listing.add_argument(
-        "--status", choices=["pending", "processing", "completed", "failed", "cancelled"]
-    )
+    listing.add_argument("--status", choices=[status.value for status in JobStatus])
     listing.add_argument("--json", action="store_true", help="print the jobs as JSON")
     listing.set_defaults(handler=command_list)
 

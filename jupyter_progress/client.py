@@ -14,24 +14,36 @@ Exceptions::
     └── ProgressAPIError   the server answered with an error status (``.status``)
 
 Network failures surface as ``httpx.HTTPError``.
+
+As in httpx, ``_BaseClient`` holds everything but the I/O (the server's URL and headers,
+each endpoint, the error mapping) and ``_Follow`` the stream's resume, backoff and
+failure limit; ``ProgressClient`` and ``AsyncProgressClient`` only send and sleep.
+``events()`` is the one follow loop: ``jobs.Job`` and ``jupyter progress watch`` use it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 
 API_PATH = "jupyter-progress/api/"
 STREAM_READ_TIMEOUT = 40.0  # > the server's 15 s ping, so a dead stream is noticed
+STREAM_TIMEOUT = httpx.Timeout(10.0, read=STREAM_READ_TIMEOUT)
+#: Seconds before the 1st, 2nd, … attempt to reopen the event stream; the last repeats.
 RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
+#: A dropped stream (as opposed to a refusal, which is a ``ProgressAPIError``).
+STREAM_ERRORS = (httpx.TransportError, httpx.DecodingError)
+
+log = logging.getLogger(__name__)
 
 
 class ProgressClientError(Exception):
@@ -180,13 +192,70 @@ class SSEParser:
         return None
 
 
-def _stream_params(job_ids: list[str] | None, last_event_id: int | None) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    if job_ids:
-        params["job"] = list(job_ids)
-    if last_event_id is not None:
-        params["last_event_id"] = str(last_event_id)
-    return params
+class _Follow:
+    """Following the stream without the I/O: where to resume, and when to try again.
+
+    The sync and async ``events()`` only open the stream and sleep; this decides what
+    they ask for and how long they wait. Failures count the attempts since the stream
+    was last open; after ``max_failures`` of them the last error is raised.
+    """
+
+    def __init__(
+        self,
+        job_ids: list[str] | None,
+        last_event_id: int | None,
+        *,
+        reconnect: bool,
+        on_open: Callable[[], Any] | None,
+        max_failures: int | None,
+    ) -> None:
+        self.job_ids = list(job_ids or [])
+        self.last_event_id = last_event_id
+        self.reconnect = reconnect
+        self.on_open = on_open
+        self.max_failures = max_failures
+        self.failures = 0
+        self.parser = SSEParser()
+
+    def params(self) -> dict[str, Any]:
+        """The query of the next attempt: the jobs, and the last event seen."""
+        params: dict[str, Any] = {}
+        if self.job_ids:
+            params["job"] = self.job_ids
+        if self.last_event_id is not None:
+            params["last_event_id"] = str(self.last_event_id)
+        return params
+
+    def opened(self, response: httpx.Response) -> None:
+        """The stream answered (its body read if not 200): an error status is final."""
+        if response.status_code != 200:
+            _raise_for_status(response)
+        self.failures = 0
+        self.parser = SSEParser()
+        if self.on_open is not None:
+            self.on_open()
+
+    def feed(self, line: str) -> StreamEvent | None:
+        event = self.parser.feed(line)
+        if event is not None and event.event_id is not None:
+            self.last_event_id = event.event_id
+        return event
+
+    def retry_delay(self, error: Exception | None, *, closed: bool) -> float | None:
+        """Seconds to wait before the next attempt; None to stop; raises ``error`` when
+        it is the last straw."""
+        if closed:
+            return None  # the client was closed to stop following
+        self.failures += 1
+        if error is not None:
+            if not self.reconnect or (
+                self.max_failures is not None and self.failures >= self.max_failures
+            ):
+                raise error
+            log.debug("event stream dropped (%s); reconnecting", error)
+        if not self.reconnect:
+            return None
+        return RECONNECT_DELAYS[min(self.failures - 1, len(RECONNECT_DELAYS) - 1)]
 
 
 def _resolve(server: ServerInfo | None) -> ServerInfo:
@@ -199,7 +268,61 @@ def _resolve(server: ServerInfo | None) -> ServerInfo:
     return server
 
 
-class ProgressClient:
+JobT = TypeVar("JobT")
+JobsT = TypeVar("JobsT")
+NoneT = TypeVar("NoneT")
+
+
+class _BaseClient(Generic[JobT, JobsT, NoneT]):
+    """Everything but the I/O, as httpx's ``BaseClient``: the server, the options of the
+    HTTP client, the endpoints, the error mapping and the stream's resume and backoff.
+
+    Each endpoint is written once here; ``_send`` is the subclass's I/O and returns the
+    value (sync) or an awaitable of it (async), hence the type parameters.
+    """
+
+    def __init__(self, server: ServerInfo | None, timeout: float | httpx.Timeout) -> None:
+        self.server = _resolve(server)
+        self._options: dict[str, Any] = {
+            "base_url": self.server.api_url,
+            "headers": self.server.headers,
+            "timeout": timeout,
+            "trust_env": False,
+            "verify": self.server.verify_tls,
+        }
+
+    def _send(self, method: str, path: str, *, pick: str | None = None, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def create_job(self, **body: Any) -> JobT:
+        return self._send("POST", "jobs", json=body)
+
+    def get_job(self, job_id: str) -> JobT:
+        return self._send("GET", f"jobs/{job_id}")
+
+    def list_jobs(self, status: str | None = None) -> JobsT:
+        params = {"status": status} if status else None
+        return self._send("GET", "jobs", params=params, pick="jobs")
+
+    def report(self, job_id: str, **body: Any) -> JobT:
+        return self._send("POST", f"jobs/{job_id}/progress", json=body)
+
+    def cancel(self, job_id: str) -> JobT:
+        return self._send("POST", f"jobs/{job_id}/cancel")
+
+    def delete(self, job_id: str) -> NoneT:
+        return self._send("DELETE", f"jobs/{job_id}")
+
+
+def _answer(response: httpx.Response, pick: str | None) -> Any:
+    value = _raise_for_status(response)
+    return value[pick] if pick is not None else value
+
+
+_JobDoc = dict[str, Any]
+
+
+class ProgressClient(_BaseClient[_JobDoc, list[_JobDoc], None]):
     """Synchronous client of the jupyter-progress HTTP API."""
 
     def __init__(
@@ -209,15 +332,8 @@ class ProgressClient:
         timeout: float | httpx.Timeout = 10.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.server = _resolve(server)
-        self._http = httpx.Client(
-            base_url=self.server.api_url,
-            headers=self.server.headers,
-            timeout=timeout,
-            transport=transport,
-            trust_env=False,
-            verify=self.server.verify_tls,
-        )
+        super().__init__(server, timeout)
+        self._http = httpx.Client(transport=transport, **self._options)
 
     def __enter__(self) -> ProgressClient:
         return self
@@ -228,27 +344,8 @@ class ProgressClient:
     def close(self) -> None:
         self._http.close()
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        return _raise_for_status(self._http.request(method, path, **kwargs))
-
-    def create_job(self, **body: Any) -> dict[str, Any]:
-        return self._call("POST", "jobs", json=body)
-
-    def get_job(self, job_id: str) -> dict[str, Any]:
-        return self._call("GET", f"jobs/{job_id}")
-
-    def list_jobs(self, status: str | None = None) -> list[dict[str, Any]]:
-        params = {"status": status} if status else None
-        return self._call("GET", "jobs", params=params)["jobs"]
-
-    def report(self, job_id: str, **body: Any) -> dict[str, Any]:
-        return self._call("POST", f"jobs/{job_id}/progress", json=body)
-
-    def cancel(self, job_id: str) -> dict[str, Any]:
-        return self._call("POST", f"jobs/{job_id}/cancel")
-
-    def delete(self, job_id: str) -> None:
-        self._call("DELETE", f"jobs/{job_id}")
+    def _send(self, method: str, path: str, *, pick: str | None = None, **kwargs: Any) -> Any:
+        return _answer(self._http.request(method, path, **kwargs), pick)
 
     def events(
         self,
@@ -257,42 +354,42 @@ class ProgressClient:
         last_event_id: int | None = None,
         reconnect: bool = True,
         on_open: Callable[[], Any] | None = None,
-    ) -> Iterator[StreamEvent]:
+        max_failures: int | None = None,
+    ) -> Generator[StreamEvent, None, None]:
         """Events as they come; reconnects and resumes after a drop, until closed.
 
         ``on_open()`` is called each time the stream is open (subscribed on the server,
         before its first event), so a caller can create a job without missing an event.
+        After ``max_failures`` failed attempts in a row the last error is raised.
         """
-        failures = 0
-        timeout = httpx.Timeout(10.0, read=STREAM_READ_TIMEOUT)
-        while True:
+        follow = _Follow(
+            job_ids, last_event_id, reconnect=reconnect, on_open=on_open, max_failures=max_failures
+        )
+        while not self._http.is_closed:  # closing the client stops following
+            error = None
             try:
-                params = _stream_params(job_ids, last_event_id)
-                with self._http.stream("GET", "events", params=params, timeout=timeout) as resp:
-                    if resp.status_code != 200:
-                        resp.read()
-                        _raise_for_status(resp)
-                    failures = 0
-                    if on_open is not None:
-                        on_open()
-                    parser = SSEParser()
-                    for line in resp.iter_lines():
-                        event = parser.feed(line)
+                with self._http.stream(
+                    "GET", "events", params=follow.params(), timeout=STREAM_TIMEOUT
+                ) as response:
+                    if response.status_code != 200:
+                        response.read()
+                    follow.opened(response)
+                    for line in response.iter_lines():
+                        event = follow.feed(line)
                         if event is not None:
-                            if event.event_id is not None:
-                                last_event_id = event.event_id
                             yield event
-            except (httpx.TransportError, httpx.DecodingError):
-                if not reconnect:
-                    raise
-            if not reconnect:
+            except STREAM_ERRORS as dropped:
+                error = dropped
+            delay = follow.retry_delay(error, closed=self._http.is_closed)
+            if delay is None:
                 return
-            time.sleep(RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)])
-            failures += 1
+            time.sleep(delay)
 
 
-class AsyncProgressClient:
-    """The asyncio mirror of ``ProgressClient``."""
+class AsyncProgressClient(
+    _BaseClient[Awaitable[_JobDoc], Awaitable[list[_JobDoc]], Awaitable[None]]
+):
+    """The asyncio mirror of ``ProgressClient``: the same methods, awaited."""
 
     def __init__(
         self,
@@ -301,15 +398,8 @@ class AsyncProgressClient:
         timeout: float | httpx.Timeout = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.server = _resolve(server)
-        self._http = httpx.AsyncClient(
-            base_url=self.server.api_url,
-            headers=self.server.headers,
-            timeout=timeout,
-            transport=transport,
-            trust_env=False,
-            verify=self.server.verify_tls,
-        )
+        super().__init__(server, timeout)
+        self._http = httpx.AsyncClient(transport=transport, **self._options)
 
     async def __aenter__(self) -> AsyncProgressClient:
         return self
@@ -320,27 +410,8 @@ class AsyncProgressClient:
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        return _raise_for_status(await self._http.request(method, path, **kwargs))
-
-    async def create_job(self, **body: Any) -> dict[str, Any]:
-        return await self._call("POST", "jobs", json=body)
-
-    async def get_job(self, job_id: str) -> dict[str, Any]:
-        return await self._call("GET", f"jobs/{job_id}")
-
-    async def list_jobs(self, status: str | None = None) -> list[dict[str, Any]]:
-        params = {"status": status} if status else None
-        return (await self._call("GET", "jobs", params=params))["jobs"]
-
-    async def report(self, job_id: str, **body: Any) -> dict[str, Any]:
-        return await self._call("POST", f"jobs/{job_id}/progress", json=body)
-
-    async def cancel(self, job_id: str) -> dict[str, Any]:
-        return await self._call("POST", f"jobs/{job_id}/cancel")
-
-    async def delete(self, job_id: str) -> None:
-        await self._call("DELETE", f"jobs/{job_id}")
+    async def _send(self, method: str, path: str, *, pick: str | None = None, **kwargs: Any) -> Any:
+        return _answer(await self._http.request(method, path, **kwargs), pick)
 
     async def events(
         self,
@@ -349,33 +420,28 @@ class AsyncProgressClient:
         last_event_id: int | None = None,
         reconnect: bool = True,
         on_open: Callable[[], Any] | None = None,
-    ) -> AsyncIterator[StreamEvent]:
+        max_failures: int | None = None,
+    ) -> AsyncGenerator[StreamEvent, None]:
         """Events as they come; reconnects and resumes after a drop, until closed."""
-        failures = 0
-        timeout = httpx.Timeout(10.0, read=STREAM_READ_TIMEOUT)
-        while True:
+        follow = _Follow(
+            job_ids, last_event_id, reconnect=reconnect, on_open=on_open, max_failures=max_failures
+        )
+        while not self._http.is_closed:  # closing the client stops following
+            error = None
             try:
-                params = _stream_params(job_ids, last_event_id)
                 async with self._http.stream(
-                    "GET", "events", params=params, timeout=timeout
-                ) as resp:
-                    if resp.status_code != 200:
-                        await resp.aread()
-                        _raise_for_status(resp)
-                    failures = 0
-                    if on_open is not None:
-                        on_open()
-                    parser = SSEParser()
-                    async for line in resp.aiter_lines():
-                        event = parser.feed(line)
+                    "GET", "events", params=follow.params(), timeout=STREAM_TIMEOUT
+                ) as response:
+                    if response.status_code != 200:
+                        await response.aread()
+                    follow.opened(response)
+                    async for line in response.aiter_lines():
+                        event = follow.feed(line)
                         if event is not None:
-                            if event.event_id is not None:
-                                last_event_id = event.event_id
                             yield event
-            except (httpx.TransportError, httpx.DecodingError):
-                if not reconnect:
-                    raise
-            if not reconnect:
+            except STREAM_ERRORS as dropped:
+                error = dropped
+            delay = follow.retry_delay(error, closed=self._http.is_closed)
+            if delay is None:
                 return
-            await asyncio.sleep(RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)])
-            failures += 1
+            await asyncio.sleep(delay)

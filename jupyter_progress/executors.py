@@ -1,6 +1,9 @@
 """Where a ``python`` job's items run: worker processes, threads, or a Dask cluster.
 
-One small interface (``ItemExecutor``) with three implementations. Every one of them
+One small interface (``ItemExecutor``) with three implementations. The base class holds
+what they share (no work without items, one job object per running job, cancel and
+shutdown by job id); each implementation only opens its kind of job (``_ProcessJob``,
+``_ThreadJob``, ``_DaskJob``), which runs the items and stops when cancelled. Every one
 keeps the server's event loop free: the blocking parts live in threads, worker
 processes or on a Dask cluster, and results come back to the loop in batches through
 ``loop.call_soon_threadsafe`` (one wake-up of the loop per batch, not per item).
@@ -19,11 +22,11 @@ import logging
 import multiprocessing
 import sys
 import threading
-from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, Protocol
 
 #: ``(item index, error or None)`` pairs, delivered on the event loop.
 ResultBatch = list[tuple[int, "str | None"]]
@@ -104,17 +107,43 @@ class _LoopSink:
         if batch:
             self._sink(batch)
 
+    def add_on_loop(self, results: ResultBatch) -> None:
+        """From the loop itself: deliver at once, after anything still pending."""
+        self.flush()
+        if results:
+            self._sink(results)
 
-class ItemExecutor(ABC):
-    """Runs ``target(item)`` for every item of a job, ``concurrency`` at a time."""
+
+class _ExecutorJob(Protocol):
+    """One job's items on one executor."""
+
+    async def run(self) -> None:
+        """Run every item (or until cancelled); ``TargetError`` if none can run."""
+
+    def cancel(self) -> None:
+        """Start no new item, and stop running ones where the executor can."""
+
+
+class ItemExecutor:
+    """Runs ``target(item)`` for every item of a job, ``concurrency`` at a time.
+
+    A template: a subclass implements ``open_job``, and ``run``, ``cancel`` and
+    ``shutdown`` work for it. A custom executor may instead override those three.
+    """
 
     #: Name used in configuration and in a job's ``details``.
     name = ""
 
     def __init__(self, log: logging.Logger | None = None) -> None:
         self.log = log or logging.getLogger(__name__)
+        self._jobs: dict[str, _ExecutorJob] = {}
 
-    @abstractmethod
+    async def open_job(
+        self, job_id: str, target: str, items: Sequence[Any], concurrency: int, sink: _LoopSink
+    ) -> _ExecutorJob:
+        """The job object that will run these items, reporting to ``sink``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement open_job (or run)")
+
     async def run(
         self,
         job_id: str,
@@ -124,14 +153,27 @@ class ItemExecutor(ABC):
         on_results: ResultSink,
     ) -> None:
         """Run every item (or until ``cancel``); ``on_results`` is called on the loop."""
+        if not items:
+            return
+        sink = _LoopSink(asyncio.get_running_loop(), on_results)
+        job = await self.open_job(job_id, target, items, concurrency, sink)
+        self._jobs[job_id] = job
+        try:
+            await job.run()
+        finally:
+            self._jobs.pop(job_id, None)
+            sink.flush()
 
-    @abstractmethod
     def cancel(self, job_id: str) -> None:
         """Start no new item of the job, and stop running ones where possible."""
+        job = self._jobs.get(job_id)
+        if job is not None:
+            job.cancel()
 
-    @abstractmethod
     async def shutdown(self) -> None:
         """Stop everything; called once when the server stops."""
+        for job in list(self._jobs.values()):
+            job.cancel()
 
 
 # ----- worker processes -------------------------------------------------------------------
@@ -200,6 +242,7 @@ class _Worker:
             self.process.close()
 
 
+@dataclass(eq=False)
 class _ProcessJob:
     """The worker processes of one job and the thread that feeds and watches them.
 
@@ -209,32 +252,31 @@ class _ProcessJob:
     queue, and a fresh worker takes its place.
     """
 
-    def __init__(
-        self,
-        context: Any,
-        target: str,
-        items: Sequence[Any],
-        concurrency: int,
-        sink: _LoopSink,
-        log: logging.Logger,
-    ) -> None:
-        self.context = context
-        self.target = target
-        self.items = items
-        self.concurrency = concurrency
-        self.sink = sink
-        self.log = log
-        self.pending: deque[int] = deque(range(len(items)))
-        self.workers: list[_Worker] = []
-        self.cancelled = threading.Event()
-        self.failure: str | None = None
+    context: Any
+    target: str
+    items: Sequence[Any]
+    concurrency: int
+    sink: _LoopSink
+    log: logging.Logger
+    pending: deque[int] = field(init=False)
+    workers: list[_Worker] = field(init=False, default_factory=list)
+    cancelled: threading.Event = field(init=False, default_factory=threading.Event)
+    failure: str | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.pending = deque(range(len(self.items)))
 
     def cancel(self) -> None:
         self.cancelled.set()
         for worker in list(self.workers):
             worker.stop(force=True)
 
-    def run(self) -> None:
+    async def run(self) -> None:
+        await asyncio.to_thread(self._run_blocking)
+        if self.failure is not None and not self.cancelled.is_set():
+            raise TargetError(self.failure)
+
+    def _run_blocking(self) -> None:
         try:
             self._supervise()
         finally:
@@ -349,54 +391,40 @@ class ProcessExecutor(ItemExecutor):
     def __init__(self, log: logging.Logger | None = None, mp_context: Any = None) -> None:
         super().__init__(log)
         self.mp_context = mp_context or default_mp_context()
-        self._jobs: dict[str, _ProcessJob] = {}
 
-    async def run(
-        self,
-        job_id: str,
-        target: str,
-        items: Sequence[Any],
-        concurrency: int,
-        on_results: ResultSink,
-    ) -> None:
-        if not items:
-            return
-        sink = _LoopSink(asyncio.get_running_loop(), on_results)
-        job = _ProcessJob(self.mp_context, target, items, concurrency, sink, self.log)
-        self._jobs[job_id] = job
-        try:
-            await asyncio.to_thread(job.run)
-        finally:
-            self._jobs.pop(job_id, None)
-            sink.flush()
-        if job.failure is not None and not job.cancelled.is_set():
-            raise TargetError(job.failure)
-
-    def cancel(self, job_id: str) -> None:
-        job = self._jobs.get(job_id)
-        if job is not None:
-            job.cancel()
-
-    async def shutdown(self) -> None:
-        for job in list(self._jobs.values()):
-            job.cancel()
+    async def open_job(
+        self, job_id: str, target: str, items: Sequence[Any], concurrency: int, sink: _LoopSink
+    ) -> _ProcessJob:
+        return _ProcessJob(self.mp_context, target, items, concurrency, sink, self.log)
 
 
 # ----- threads ---------------------------------------------------------------------------
 
 
+@dataclass(eq=False)
 class _ThreadJob:
     """``concurrency`` threads pulling items from one shared queue."""
 
-    def __init__(
-        self, function: Callable[[Any], Any], items: Sequence[Any], sink: _LoopSink
-    ) -> None:
-        self.function = function
-        self.items = items
-        self.sink = sink
-        self.next_index = 0
-        self.lock = threading.Lock()
-        self.cancelled = threading.Event()
+    function: Callable[[Any], Any]
+    items: Sequence[Any]
+    concurrency: int
+    sink: _LoopSink
+    thread_name: str
+    next_index: int = field(init=False, default=0)
+    lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+    cancelled: threading.Event = field(init=False, default_factory=threading.Event)
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+    async def run(self) -> None:
+        threads = [
+            threading.Thread(target=self.work, name=self.thread_name, daemon=True)
+            for _ in range(min(self.concurrency, len(self.items)))
+        ]
+        for thread in threads:
+            thread.start()
+        await asyncio.to_thread(_join_all, threads)
 
     def take(self) -> int | None:
         with self.lock:
@@ -424,44 +452,11 @@ class ThreadExecutor(ItemExecutor):
 
     name = "thread"
 
-    def __init__(self, log: logging.Logger | None = None) -> None:
-        super().__init__(log)
-        self._jobs: dict[str, _ThreadJob] = {}
-
-    async def run(
-        self,
-        job_id: str,
-        target: str,
-        items: Sequence[Any],
-        concurrency: int,
-        on_results: ResultSink,
-    ) -> None:
-        if not items:
-            return
+    async def open_job(
+        self, job_id: str, target: str, items: Sequence[Any], concurrency: int, sink: _LoopSink
+    ) -> _ThreadJob:
         function = await asyncio.to_thread(load_target, target)
-        sink = _LoopSink(asyncio.get_running_loop(), on_results)
-        job = _ThreadJob(function, items, sink)
-        self._jobs[job_id] = job
-        threads = [
-            threading.Thread(target=job.work, name=f"jupyter-progress-{job_id[:8]}", daemon=True)
-            for _ in range(min(concurrency, len(items)))
-        ]
-        for thread in threads:
-            thread.start()
-        try:
-            await asyncio.to_thread(_join_all, threads)
-        finally:
-            self._jobs.pop(job_id, None)
-            sink.flush()
-
-    def cancel(self, job_id: str) -> None:
-        job = self._jobs.get(job_id)
-        if job is not None:
-            job.cancelled.set()
-
-    async def shutdown(self) -> None:
-        for job in list(self._jobs.values()):
-            job.cancelled.set()
+        return _ThreadJob(function, items, concurrency, sink, f"jupyter-progress-{job_id[:8]}")
 
 
 def _join_all(threads: list[threading.Thread]) -> None:
@@ -472,17 +467,101 @@ def _join_all(threads: list[threading.Thread]) -> None:
 # ----- Dask distributed -------------------------------------------------------------------
 
 
+@dataclass(eq=False)
+class _DaskJob:
+    """The futures of one job on a Dask cluster, topped up to ``concurrency`` at a time.
+
+    Top-ups go in one ``client.map`` call each, a few milliseconds after an item finishes
+    (at once when half the items in flight are done): one call is one graph update on
+    the scheduler, where a ``submit`` per item costs one each.
+    """
+
+    client: Any
+    function: Callable[[Any], Any]
+    job_id: str
+    items: Sequence[Any]
+    concurrency: int
+    sink: _LoopSink
+    log: logging.Logger
+    futures: set[Any] = field(init=False, default_factory=set)
+    index_of: dict[Any, int] = field(init=False, default_factory=dict)
+    next_index: int = field(init=False, default=0)
+    cancelled: bool = field(init=False, default=False)
+    cancelling: asyncio.Future[Any] | None = field(init=False, default=None)
+    _completed: Any = field(init=False, default=None)
+    _refill: asyncio.TimerHandle | None = field(init=False, default=None)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self.futures:
+            self.cancelling = asyncio.ensure_future(self.client.cancel(list(self.futures)))
+            self.cancelling.add_done_callback(_log_failure(self.log, "cancel Dask futures"))
+
+    async def run(self) -> None:
+        from distributed import as_completed
+
+        loop = asyncio.get_running_loop()
+        try:
+            self._completed = completed = as_completed(self._submit_more(), loop=self.client.loop)
+            async for done in completed:
+                if self.cancelled:
+                    break
+                batch = [done, *completed.next_batch(block=False)]
+                self.sink.add_on_loop([await self._outcome(future) for future in batch])
+                if len(self.futures) <= self.concurrency // 2:
+                    completed.update(self._submit_more())
+                elif len(self.futures) < self.concurrency and self._refill is None:
+                    self._refill = loop.call_later(REFILL_DELAY, self._deferred_refill)
+        finally:
+            if self._refill is not None:
+                self._refill.cancel()
+            if self.futures:
+                await self.client.cancel(list(self.futures))
+
+    async def _outcome(self, future: Any) -> tuple[int, str | None]:
+        """The item's index and error (``None`` if it succeeded); the future is let go."""
+        self.futures.discard(future)
+        error = None
+        if future.status == "error":
+            error = describe_error(await future.exception())
+        elif future.status == "cancelled":
+            error = "CancelledError: the cluster cancelled this item"
+        future.release()
+        return self.index_of.pop(future), error
+
+    def _submit_more(self) -> list[Any]:
+        """Top the job up to ``concurrency`` items in one ``client.map`` call."""
+        count = min(self.concurrency - len(self.futures), len(self.items) - self.next_index)
+        if count <= 0:
+            return []
+        indices = range(self.next_index, self.next_index + count)
+        self.next_index += count
+        submitted = self.client.map(
+            self.function,
+            [self.items[index] for index in indices],
+            key=[f"jupyter-progress-{self.job_id}-{index}" for index in indices],
+            pure=False,
+        )
+        for index, future in zip(indices, submitted, strict=True):
+            self.index_of[future] = index
+            self.futures.add(future)
+        return list(submitted)
+
+    def _deferred_refill(self) -> None:
+        """Top up a little later, so that items finishing together share one update."""
+        self._refill = None
+        if not self.cancelled:
+            self._completed.update(self._submit_more())
+
+
 class DaskExecutor(ItemExecutor):
     """Items run as tasks on a Dask distributed cluster (``dask_address``).
 
     The target is imported in the server and sent by reference, as ``client.map`` does,
     so its package must be importable on the workers too. At most ``concurrency`` items
     of a job are submitted at a time, so one job cannot flood a shared cluster; the
-    cluster's worker threads decide how many of those run at once. Top-ups go in one
-    ``client.map`` call each, a few milliseconds after an item finishes (at once when half
-    the items in flight are done), since each call is a graph update on the scheduler.
-    Cancelling cancels the job's futures. A task lost with its worker (``KilledWorker``)
-    counts as an error.
+    cluster's worker threads decide how many of those run at once. Cancelling cancels
+    the job's futures. A task lost with its worker (``KilledWorker``) counts as an error.
     """
 
     name = "dask"
@@ -492,8 +571,6 @@ class DaskExecutor(ItemExecutor):
         self.address = address or None
         self._client: Any = None
         self._client_lock: asyncio.Lock | None = None
-        self._futures: dict[str, set[Any]] = {}
-        self._cancelled: set[str] = set()
 
     async def client(self) -> Any:
         """The one asynchronous ``distributed.Client`` of this server, made on first use."""
@@ -512,99 +589,18 @@ class DaskExecutor(ItemExecutor):
                 self._client = await Client(self.address, asynchronous=True)
         return self._client
 
-    async def run(
-        self,
-        job_id: str,
-        target: str,
-        items: Sequence[Any],
-        concurrency: int,
-        on_results: ResultSink,
-    ) -> None:
-        if not items:
-            return
-        from distributed import as_completed
-
+    async def open_job(
+        self, job_id: str, target: str, items: Sequence[Any], concurrency: int, sink: _LoopSink
+    ) -> _DaskJob:
         function = await asyncio.to_thread(load_target, target)
-        client = await self.client()
-        futures: set[Any] = set()
-        self._futures[job_id] = futures
-        index_of: dict[Any, int] = {}
-        next_index = 0
-
-        def submit_more() -> list[Any]:
-            """Top the job up to ``concurrency`` items in one ``client.map`` call.
-
-            One call is one graph update on the scheduler, where a ``submit`` per item
-            costs one each: the difference that keeps up with a bare ``client.map``.
-            """
-            nonlocal next_index
-            count = min(concurrency - len(futures), len(items) - next_index)
-            if count <= 0:
-                return []
-            indices = range(next_index, next_index + count)
-            next_index += count
-            submitted = client.map(
-                function,
-                [items[index] for index in indices],
-                key=[f"jupyter-progress-{job_id}-{index}" for index in indices],
-                pure=False,
-            )
-            for index, future in zip(indices, submitted, strict=True):
-                index_of[future] = index
-                futures.add(future)
-            return list(submitted)
-
-        loop = asyncio.get_running_loop()
-        refill: asyncio.TimerHandle | None = None
-
-        def deferred_refill() -> None:
-            """Top up a little later, so that items finishing together share one update."""
-            nonlocal refill
-            refill = None
-            if job_id not in self._cancelled:
-                completed.update(submit_more())
-
-        try:
-            completed = as_completed(submit_more(), loop=client.loop)
-            async for done in completed:
-                if job_id in self._cancelled:
-                    break
-                batch = [done, *completed.next_batch(block=False)]
-                results: ResultBatch = []
-                for future in batch:
-                    futures.discard(future)
-                    error = None
-                    if future.status == "error":
-                        error = describe_error(await future.exception())
-                    elif future.status == "cancelled":
-                        error = "CancelledError: the cluster cancelled this item"
-                    results.append((index_of.pop(future), error))
-                    future.release()
-                on_results(results)
-                if len(futures) <= concurrency // 2:
-                    completed.update(submit_more())
-                elif len(futures) < concurrency and refill is None:
-                    refill = loop.call_later(REFILL_DELAY, deferred_refill)
-        finally:
-            if refill is not None:
-                refill.cancel()
-            remaining = self._futures.pop(job_id, set())
-            self._cancelled.discard(job_id)
-            if remaining:
-                await client.cancel(list(remaining))
-
-    def cancel(self, job_id: str) -> None:
-        futures = self._futures.get(job_id)
-        if futures is None:
-            return
-        self._cancelled.add(job_id)
-        if futures and self._client is not None:
-            task = asyncio.ensure_future(self._client.cancel(list(futures)))
-            task.add_done_callback(_log_failure(self.log, "cancel Dask futures"))
+        return _DaskJob(await self.client(), function, job_id, items, concurrency, sink, self.log)
 
     async def shutdown(self) -> None:
-        for job_id in list(self._futures):
-            self._cancelled.add(job_id)
+        jobs = list(self._jobs.values())
+        await super().shutdown()
+        # The cancels reach the scheduler before the client that sends them closes.
+        cancelling = [job.cancelling for job in jobs if isinstance(job, _DaskJob)]
+        await asyncio.gather(*(c for c in cancelling if c is not None), return_exceptions=True)
         if self._client is not None:
             client, self._client = self._client, None
             try:

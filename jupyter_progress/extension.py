@@ -23,8 +23,16 @@ from traitlets import (
 )
 
 from .broker import EventBroker
-from .manager import JobManager, JobRunner
-from .models import JobKind
+from .handlers import (
+    CancelHandler,
+    EventsHandler,
+    JobHandler,
+    JobsHandler,
+    ProgressApp,
+    ProgressReportHandler,
+)
+from .manager import JobManager
+from .runners import make_runners
 from .store import JobStore, StoreLocked
 from .webhooks import WebhookConfigError, WebhookSender, parse_webhooks
 
@@ -122,14 +130,6 @@ class JupyterProgress(ExtensionApp):
     broker: EventBroker
     webhook_sender: WebhookSender | None = None
 
-    def make_runners(self) -> dict[JobKind, JobRunner]:
-        """The runners of server-side job kinds (``python``, ``notebook``)."""
-        try:
-            from .runners import make_runners
-        except ImportError:
-            return {}
-        return make_runners(self)
-
     def initialize_settings(self) -> None:
         self.broker = EventBroker(max_pending_bytes=self.subscriber_queue_bytes)
         try:
@@ -149,7 +149,13 @@ class JupyterProgress(ExtensionApp):
         self.manager = JobManager(
             store=store,
             broker=self.broker,
-            runners=self.make_runners(),
+            runners=make_runners(
+                root_dir=self.root_dir,
+                executor=self.executor,
+                dask_address=self.dask_address,
+                executor_class=self.executor_class,
+                log=self.log,
+            ),
             reporter_timeout=self.reporter_timeout,
             flush_interval=self.flush_interval,
             events_kept=self.events_kept,
@@ -162,18 +168,11 @@ class JupyterProgress(ExtensionApp):
                 parse_webhooks(self.webhooks), timeout=self.webhook_timeout, log=self.log
             )
             self.manager.final_listeners.append(self.webhook_sender.job_finished)
-        self.settings["jupyter_progress"] = self
+        handlers_app: ProgressApp = self  # mypy checks that the handlers get what they need
+        self.settings["jupyter_progress"] = handlers_app
         self.log.info("jupyter-progress keeps jobs in %s", self.db_path)
 
     def initialize_handlers(self) -> None:
-        from .handlers import (
-            CancelHandler,
-            EventsHandler,
-            JobHandler,
-            JobsHandler,
-            ProgressReportHandler,
-        )
-
         job = r"/(?P<job_id>[^/]+)"
         self.handlers.extend(
             [

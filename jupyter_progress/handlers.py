@@ -11,14 +11,15 @@ import functools
 import json
 from asyncio import Future
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
+from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from .broker import Event, EventBroker, Subscriber
+from .broker import EventBroker, Subscriber
 from .exceptions import InvalidRequest, JobNotFound, JobStateConflict, ProgressError
 from .manager import JobManager
 from .models import (
@@ -28,10 +29,7 @@ from .models import (
     parse_progress_report,
     parse_status_filter,
 )
-from .sse import PING, format_retry
-
-if TYPE_CHECKING:
-    from .extension import JupyterProgress
+from .sse import PING, Event, format_retry
 
 AUTH_RESOURCE = "jupyter_progress"
 MAX_JOB_FILTERS = 100
@@ -43,6 +41,23 @@ _STATUS_OF: dict[type[ProgressError], int] = {
 }
 
 Method = TypeVar("Method", bound=Callable[..., Awaitable[Any] | Any])
+
+
+class ProgressApp(Protocol):
+    """What the handlers need of the extension (``settings["jupyter_progress"]``).
+
+    A protocol rather than the extension class itself, which imports the handlers.
+    """
+
+    manager: JobManager
+    broker: EventBroker
+    max_body_bytes: int
+    max_concurrency: int
+    retry_ms: int
+    ping_interval: float
+    send_timeout: float
+
+    def job_url(self, job_id: str) -> str: ...
 
 
 def maps_domain_errors(method: Method) -> Method:
@@ -76,7 +91,7 @@ class ProgressHandler(APIHandler):
     _body: bytearray
 
     @property
-    def app(self) -> JupyterProgress:
+    def app(self) -> ProgressApp:
         return self.settings["jupyter_progress"]
 
     @property
@@ -136,10 +151,12 @@ class JobsHandler(ProgressHandler):
     @web.authenticated
     @authorized
     @maps_domain_errors
-    def post(self) -> None:
+    async def post(self) -> None:
         spec = parse_job_spec(self.json_body(), max_concurrency=self.app.max_concurrency)
-        if spec.kind is not JobKind.REPORTED and not self.authorizer.is_authorized(
-            self, self.current_user, "execute", "kernels"
+        # Awaited as jupyter_server does: an authorizer may be async, and an unawaited
+        # coroutine is truthy (it would allow everything).
+        if spec.kind is not JobKind.REPORTED and not await ensure_async(
+            self.authorizer.is_authorized(self, self.current_user, "execute", "kernels")
         ):
             # A server-run job runs code: it needs the same right as running a kernel.
             raise web.HTTPError(403, "running code in the server needs execute on kernels")

@@ -15,27 +15,23 @@ import asyncio
 import contextlib
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import httpx
-
 from .client import (
-    RECONNECT_DELAYS,
     ProgressAPIError,
     ProgressClient,
     ProgressClientError,
     ServerInfo,
     find_server,
 )
+from .contract import JobStatus, describe_job, is_final
 
 __all__ = ["Job", "JobFailed", "run_notebook", "run_notebook_async", "submit", "submit_async"]
 
 log = logging.getLogger(__name__)
 
-FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 #: Seconds to wait for the event stream to open before a job is created without it.
 STREAM_OPEN_TIMEOUT = 10.0
 
@@ -83,7 +79,7 @@ class Job:
         self._stream_ready = _stream_ready or threading.Event()
         self._thread: threading.Thread | None = None
         self._stream_client: ProgressClient | None = None
-        if self._data.get("status") in FINAL_STATUSES:
+        if is_final(self._data.get("status")):
             self._final.set()
 
     # ----- creating and attaching --------------------------------------------------------
@@ -162,7 +158,7 @@ class Job:
     @property
     def done(self) -> bool:
         """The job is final (completed, failed or cancelled)."""
-        return self.status in FINAL_STATUSES
+        return is_final(self.status)
 
     def refresh(self) -> Job:
         """Ask the server now (the stream keeps the handle current without this)."""
@@ -176,7 +172,7 @@ class Job:
         if not self._final.wait(timeout):
             raise TimeoutError(f"job {self.name!r} is still {self.status} after {timeout} s")
         self._check_stream()
-        if raise_on_failure and self.status != "completed":
+        if raise_on_failure and self.status != JobStatus.COMPLETED:
             raise JobFailed(self)
         return self
 
@@ -238,34 +234,18 @@ class Job:
         self._thread.start()
 
     def _stream(self) -> None:
-        """Follow the job's events until it is final; resume after a dropped connection."""
+        """Follow the job's events until it is final (the client resumes after a drop)."""
         client = self._stream_client = ProgressClient(self.server)
-        last_event_id: int | None = None
-        failures = 0
+        events = client.events([self.job_id], on_open=self._stream_ready.set)
         try:
-            while not self._final.is_set():
-                try:
-                    events = client.events(
-                        [self.job_id],
-                        last_event_id=last_event_id,
-                        reconnect=False,
-                        on_open=self._stream_ready.set,
-                    )
-                    for event in events:
-                        failures = 0
-                        last_event_id = event.event_id or last_event_id
-                        if event.type == "job_removed":
-                            self._finish_stream()
-                        elif event.data.get("job_id") == self.job_id:
-                            self._apply(event.data, notify=True)
-                        if self._final.is_set():
-                            return
-                except (httpx.TransportError, httpx.DecodingError) as error:
+            with contextlib.closing(events):
+                for event in events:
+                    if event.type == "job_removed":
+                        self._finish_stream()
+                    elif event.data.get("job_id") == self.job_id:
+                        self._apply(event.data, notify=True)
                     if self._final.is_set():
                         return
-                    log.debug("job %s: event stream dropped (%s); reconnecting", self.job_id, error)
-                time.sleep(RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)])
-                failures += 1
         except Exception as error:
             if not self._final.is_set():
                 log.warning("jupyter-progress: lost the events of job %s: %s", self.job_id, error)
@@ -283,7 +263,7 @@ class Job:
                 self._stream_client.close()
 
     def _check_stream(self) -> None:
-        if self._stream_error is not None and self.status not in FINAL_STATUSES:
+        if self._stream_error is not None and not is_final(self.status):
             raise ProgressClientError(f"lost the job's event stream: {self._stream_error}")
 
     def _apply(self, data: Mapping[str, Any], *, notify: bool = False) -> None:
@@ -299,7 +279,7 @@ class Job:
                     callback(self)
                 except Exception:
                     log.exception("jupyter-progress: an on_progress callback failed")
-        if self._data.get("status") in FINAL_STATUSES:
+        if is_final(self._data.get("status")):
             self._finish_stream()
 
     def _finish_stream(self) -> None:
@@ -316,11 +296,6 @@ class Job:
         return f"<Job {self.job_id[:8]} {self._describe()}>"
 
     def _describe(self) -> str:
-        try:
-            from .widget import describe_job
-        except ImportError:
-            done, total = self.progress.get("processed", 0), self.progress.get("total")
-            return f"{self.name}: {done}/{total}, {self.status}"
         return describe_job(self.data, self.job_id)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
@@ -336,7 +311,7 @@ class Job:
 def _age(data: Mapping[str, Any]) -> tuple[int, int]:
     """How far a job state is: its stage, then its count (both only ever go up)."""
     status = data.get("status")
-    stage = 2 if status in FINAL_STATUSES else 1 if status == "processing" else 0
+    stage = 2 if is_final(status) else 1 if status == JobStatus.PROCESSING else 0
     return stage, int((data.get("progress") or {}).get("processed") or 0)
 
 

@@ -1,12 +1,13 @@
 """The job manager: the one owner of every job's state. Knows nothing of HTTP.
 
 Every change goes through ``_emit``, which serializes the job once, hands the event to
-the broker (for live readers), to the recent-events ring (for ``Last-Event-ID``
-replay) and to the store (coalesced writes; final states at once).
+the broker (for live readers), to the ``ReplayRing`` (for ``Last-Event-ID`` replay) and
+to the store (coalesced writes; final states at once).
 
-Server-run kinds (``python``, ``notebook``) are delegated to a ``JobRunner`` per kind;
-a runner reports back through the ``job_started`` / ``item_finished`` /
-``job_finished`` methods, always on the server's event loop.
+Server-run kinds (``python``, ``notebook``) are delegated to a ``JobRunner`` per kind.
+A runner never touches a job itself: it gives the job's ``details`` before the job
+exists, then reports through ``job_started`` / ``item_finished`` / ``job_finished``,
+always on the server's event loop.
 """
 
 from __future__ import annotations
@@ -14,22 +15,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from .broker import Event, EventBroker
+from .broker import EventBroker
 from .exceptions import InvalidRequest, JobNotFound, JobStateConflict
 from .models import (
     FINAL_STATUSES,
-    Job,
     JobKind,
     JobSpec,
+    JobState,
     JobStatus,
     ProgressReport,
     new_job_id,
 )
-from .sse import format_json_event
+from .replay import ReplayRing
+from .sse import Event, format_json_event
 from .store import JobStore
 
 RESTART_MESSAGE = "the server restarted while this job was running"
@@ -41,7 +42,10 @@ class JobRunner(Protocol):
     def validate(self, spec: JobSpec) -> None:
         """Raise ``InvalidRequest`` for a spec this runner cannot run (before a job exists)."""
 
-    def start(self, job: Job, spec: JobSpec, manager: JobManager) -> None:
+    def details(self, spec: JobSpec) -> dict[str, Any]:
+        """The job's ``details`` from its creation on (where and what it runs)."""
+
+    def start(self, job_id: str, spec: JobSpec, manager: JobManager) -> None:
         """Start the work in the background; report through the manager's runner methods."""
 
     def cancel(self, job_id: str) -> None:
@@ -72,12 +76,8 @@ class JobManager:
         self.reporter_timeout = reporter_timeout
         self.flush_interval = flush_interval
         self.log = log or logging.getLogger(__name__)
-        self._jobs: dict[str, Job] = {}
-        self._recent: deque[Event] = deque()
-        self._recent_bytes = 0
-        self._events_kept = events_kept
-        self._events_kept_bytes = events_kept_bytes
-        self._evicted_up_to = 0
+        self._jobs: dict[str, JobState] = {}
+        self._replay = ReplayRing(max_events=events_kept, max_bytes=events_kept_bytes)
         self._latest: dict[str, Event] = {}  # each job's newest frame: the snapshot
         self._heard_at: dict[str, float] = {}  # monotonic time of a reporter's last word
         self._last_event_id = 0
@@ -92,11 +92,12 @@ class JobManager:
         """Load the store; jobs that were running when the server died are now failed."""
         for job in self.store.load_jobs():
             self._jobs[job.job_id] = job
-        for event in self.store.load_events():
-            self._remember(event)
+        events = self.store.load_events()
+        self._replay.restore(events)
+        self._last_event_id = max(self._last_event_id, self._replay.last_event_id)
+        for event in events:
             if event.job_id in self._jobs:  # a kept job's events are all updates
                 self._latest[event.job_id] = event
-        self._evicted_up_to = self._recent[0].event_id - 1 if self._recent else 0
         for job in list(self._jobs.values()):
             if not job.is_final:
                 self.log.info("job %s was running when the server stopped: failed", job.job_id)
@@ -174,13 +175,13 @@ class JobManager:
 
     # ----- queries ---------------------------------------------------------------------
 
-    def get(self, job_id: str) -> Job:
+    def get(self, job_id: str) -> JobState:
         try:
             return self._jobs[job_id]
         except KeyError:
             raise JobNotFound(job_id) from None
 
-    def list_jobs(self, status: JobStatus | None = None) -> list[Job]:
+    def list_jobs(self, status: JobStatus | None = None) -> list[JobState]:
         """Newest first."""
         jobs = [job for job in self._jobs.values() if status is None or job.status is status]
         jobs.sort(key=lambda job: job.created_at, reverse=True)
@@ -195,15 +196,10 @@ class JobManager:
         newest frame of every matching job, already serialized, in event order (so a
         reader that drops mid-snapshot resumes from where it got to).
         """
-        if last_event_id is not None and self._evicted_up_to <= last_event_id <= (
-            self._last_event_id
-        ):
-            frames = [
-                event.frame
-                for event in self._recent
-                if event.event_id > last_event_id and (job_ids is None or event.job_id in job_ids)
-            ]
-            return frames, self._last_event_id
+        if last_event_id is not None:
+            frames = self._replay.since(last_event_id, job_ids)
+            if frames is not None:
+                return frames, self._last_event_id
         if job_ids is None:
             latest = list(self._latest.values())
         else:
@@ -213,21 +209,24 @@ class JobManager:
 
     # ----- commands from clients -------------------------------------------------------
 
-    def create(self, spec: JobSpec) -> Job:
+    def create(self, spec: JobSpec) -> JobState:
         if spec.job_id is not None and spec.job_id in self._jobs:
             raise JobStateConflict(f"a job with id {spec.job_id!r} already exists")
         runner = None
+        details: dict[str, Any] = {}
         if spec.kind is not JobKind.REPORTED:
             runner = self.runners.get(spec.kind)
             if runner is None:
                 raise InvalidRequest(f"this server does not run {spec.kind.value!r} jobs")
             runner.validate(spec)
+            details = runner.details(spec)
         now = time.time()
-        job = Job(
+        job = JobState(
             job_id=spec.job_id or new_job_id(),
             name=spec.name,
             kind=spec.kind,
             total=spec.total,
+            details=details,
             created_at=now,
         )
         if spec.kind is JobKind.REPORTED:
@@ -239,13 +238,13 @@ class JobManager:
         self._emit(job, durable=True)
         if runner is not None:
             try:
-                runner.start(job, spec, self)
+                runner.start(job.job_id, spec, self)
             except Exception as error:
                 self.log.exception("job %s could not start", job.job_id)
                 self.job_finished(job.job_id, JobStatus.FAILED, f"could not start: {error}")
         return job
 
-    def report(self, job_id: str, report: ProgressReport) -> Job:
+    def report(self, job_id: str, report: ProgressReport) -> JobState:
         """Apply an absolute progress report to a ``reported`` job."""
         job = self.get(job_id)
         if job.kind is not JobKind.REPORTED:
@@ -273,7 +272,7 @@ class JobManager:
             self._emit(job)
         return job
 
-    def cancel(self, job_id: str) -> tuple[Job, bool]:
+    def cancel(self, job_id: str) -> tuple[JobState, bool]:
         """Cancel a job; returns it and whether this call changed anything."""
         job = self.get(job_id)
         if job.status is JobStatus.CANCELLED:
@@ -304,10 +303,13 @@ class JobManager:
 
     # ----- reports from runners (server-run kinds) -------------------------------------
 
-    def job_started(self, job_id: str) -> None:
+    def job_started(self, job_id: str, *, total: int | None = None) -> None:
+        """The work began; ``total`` when only the runner knows it (a notebook's cells)."""
         job = self._jobs.get(job_id)
         if job is None or job.status is not JobStatus.PENDING:
             return
+        if total is not None:
+            job.total = total
         job.status = JobStatus.PROCESSING
         job.started_at = time.time()
         self._emit(job)
@@ -343,7 +345,7 @@ class JobManager:
 
     # ----- internals -------------------------------------------------------------------
 
-    def _finish(self, job: Job, status: JobStatus, message: str) -> None:
+    def _finish(self, job: JobState, status: JobStatus, message: str) -> None:
         now = time.time()
         job.status = status
         job.message = message
@@ -367,11 +369,11 @@ class JobManager:
         return self._last_event_id
 
     @staticmethod
-    def _job_event(event_id: int, job: Job) -> Event:
+    def _job_event(event_id: int, job: JobState) -> Event:
         payload = {"type": "job_updated", "data": job.to_dict()}
         return Event(event_id, job.job_id, format_json_event(event_id, "job_updated", payload))
 
-    def _emit(self, job: Job, *, durable: bool = False) -> None:
+    def _emit(self, job: JobState, *, durable: bool = False) -> None:
         event = self._job_event(self._next_event_id(), job)
         self._latest[job.job_id] = event
         self.store.mark_dirty(job)
@@ -380,21 +382,9 @@ class JobManager:
             self._flush()
 
     def _publish(self, event: Event) -> None:
-        self._remember(event)
+        self._replay.remember(event)
         self.store.add_event(event)
         try:
             self.broker.publish(event)
         except Exception:
             self.log.exception("broadcast of event %s failed; the job goes on", event.event_id)
-
-    def _remember(self, event: Event) -> None:
-        """Keep the event for replay, within both the count and the byte bound."""
-        self._recent.append(event)
-        self._recent_bytes += len(event.frame)
-        while self._recent and (
-            len(self._recent) > self._events_kept or self._recent_bytes > self._events_kept_bytes
-        ):
-            evicted = self._recent.popleft()
-            self._recent_bytes -= len(evicted.frame)
-            self._evicted_up_to = evicted.event_id
-        self._last_event_id = max(self._last_event_id, event.event_id)

@@ -1,38 +1,37 @@
 """The job model and the validation of what clients send.
 
-Everything that crosses the HTTP boundary is checked here, with explicit limits, so the
-job manager only ever sees well-formed values. Plain dataclasses, no HTTP.
+Everything that crosses the HTTP boundary is checked here, with the limits of
+``contract.py``, so the job manager only ever sees well-formed values. Plain dataclasses,
+no HTTP. ``JobStatus`` and ``FINAL_STATUSES`` come from ``contract.py`` (server code
+imports them from here too).
 """
 
 from __future__ import annotations
 
 import enum
-import functools
 import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
+from . import contract
+from .contract import (
+    FINAL_STATUSES,
+    MAX_COUNTER,
+    MAX_ERROR_SAMPLES,
+    MAX_MESSAGE_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_PARAMETERS,
+    MAX_PATH_LENGTH,
+    MAX_SAMPLE_ERROR_LENGTH,
+    MAX_SAMPLE_ITEM_LENGTH,
+    MAX_TARGET_LENGTH,
+    REPORTABLE_STATUSES,
+    JobStatus,
+    parse_iso_time,
+)
 from .exceptions import InvalidRequest
-
-
-class JobStatus(str, enum.Enum):
-    """Lifecycle: pending → processing → completed | failed | cancelled."""
-
-    PENDING = "pending"
-    PROCESSING = "processing"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-FINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
-REPORTABLE_STATUSES = frozenset({JobStatus.PROCESSING, JobStatus.COMPLETED, JobStatus.FAILED})
 
 
 class JobKind(str, enum.Enum):
@@ -46,16 +45,6 @@ class JobKind(str, enum.Enum):
         return self.value
 
 
-MAX_NAME_LENGTH = 200
-MAX_MESSAGE_LENGTH = 1000
-MAX_ERROR_SAMPLES = 100
-MAX_SAMPLE_ITEM_LENGTH = 500
-MAX_SAMPLE_ERROR_LENGTH = 2000
-MAX_SAMPLES_TOTAL_LENGTH = 16_000  # all of a job's samples: keeps every event small
-MAX_COUNTER = 10**12
-MAX_PATH_LENGTH = 4096
-MAX_TARGET_LENGTH = 300
-MAX_PARAMETERS = 200
 JOB_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 TARGET_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 PARAMETER_NAME_PATTERN = re.compile(r"^[A-Za-z_]\w*$")
@@ -65,27 +54,12 @@ def new_job_id() -> str:
     return uuid.uuid4().hex
 
 
-@functools.lru_cache(maxsize=4096)
-def iso_time(timestamp: float | None) -> str | None:
-    """Seconds since the epoch as ISO 8601 UTC with a ``Z``, as the contract shows.
-
-    Cached: a job's start and creation times are formatted for every one of its events.
-    """
-    if timestamp is None:
-        return None
-    moment = datetime.fromtimestamp(timestamp, tz=timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_iso_time(text: str | None) -> float | None:
-    if text is None:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
 @dataclass
-class Job:
-    """One batch of items and how far it got. The manager owns and mutates it."""
+class JobState:
+    """The server's record of one job and how far it got. Only the manager mutates it.
+
+    Not the public ``jobs.Job`` handle a client holds: this is the inside of the server.
+    """
 
     job_id: str
     name: str
@@ -111,66 +85,36 @@ class Job:
 
     @property
     def percentage(self) -> float | None:
-        if not self.total:
-            return 100.0 if self.total == 0 and self.is_final else None
-        return round(self.processed / self.total * 100, 1)
+        return contract.percentage(self.processed, self.total, self.status)
 
     def rate(self, now: float | None = None) -> float | None:
         """Items per second since the job started (until it finished)."""
-        if self.started_at is None or self.processed == 0:
-            return None
-        end = self.finished_at if self.finished_at is not None else (now or time.time())
-        elapsed = end - self.started_at
-        if elapsed <= 0:
-            return None
-        return round(self.processed / elapsed, 3)
+        return contract.rate(self.processed, self.started_at, self.finished_at, now or time.time())
 
     def eta_seconds(self, now: float | None = None) -> float | None:
-        if self.is_final or self.total is None:
-            return None
-        rate = self.rate(now)
-        if not rate:
-            return None
-        return round(max(self.total - self.processed, 0) / rate, 1)
+        return contract.eta_seconds(self.processed, self.total, self.status, self.rate(now))
 
     def add_error_sample(self, item: str, error: str) -> None:
-        """Keep the first samples: they are the ones a user fixes first.
-
-        Bounded in number and in total size, since every event carries them.
-        """
-        if len(self.error_samples) >= MAX_ERROR_SAMPLES:
-            return
-        used = sum(len(s["item"]) + len(s["error"]) for s in self.error_samples)
-        room = MAX_SAMPLES_TOTAL_LENGTH - used
-        item, error = item[:MAX_SAMPLE_ITEM_LENGTH], error[:MAX_SAMPLE_ERROR_LENGTH]
-        if len(item) + len(error) > room:
-            return
-        self.error_samples.append({"item": item, "error": error})
+        contract.add_error_sample(self.error_samples, item, error)
 
     def to_dict(self, now: float | None = None) -> dict[str, Any]:
         """The public JSON shape of a job (see docs/api.md)."""
-        now = now or time.time()
-        return {
-            "job_id": self.job_id,
-            "name": self.name,
-            "kind": self.kind.value,
-            "status": self.status.value,
-            "progress": {
-                "processed": self.processed,
-                "total": self.total,
-                "success": self.success,
-                "errors": self.errors,
-                "percentage": self.percentage,
-            },
-            "message": self.message,
-            "error_samples": list(self.error_samples),
-            "rate": self.rate(now),
-            "eta_seconds": self.eta_seconds(now),
-            "details": dict(self.details),
-            "created_at": iso_time(self.created_at),
-            "started_at": iso_time(self.started_at),
-            "finished_at": iso_time(self.finished_at),
-        }
+        return contract.job_document(
+            job_id=self.job_id,
+            name=self.name,
+            kind=self.kind.value,
+            status=self.status.value,
+            total=self.total,
+            success=self.success,
+            errors=self.errors,
+            now=now or time.time(),
+            message=self.message,
+            error_samples=self.error_samples,
+            details=self.details,
+            created_at=self.created_at,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+        )
 
     def to_record(self) -> dict[str, Any]:
         """What the store keeps: the public shape plus the exact timestamps."""
@@ -183,7 +127,7 @@ class Job:
         return record
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Job:
+    def from_record(cls, record: dict[str, Any]) -> JobState:
         times = record.get("_times") or {}
         progress = record["progress"]
         return cls(

@@ -16,6 +16,8 @@ import json
 import logging
 import math
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,9 +26,8 @@ from .executors import ItemExecutor, ResultBatch, TargetError, describe_error, m
 from .models import JobKind, JobStatus
 
 if TYPE_CHECKING:
-    from .extension import JupyterProgress
     from .manager import JobManager, JobRunner
-    from .models import Job, JobSpec
+    from .models import JobSpec
 
 MAX_LABEL_LENGTH = 200
 PARAMETERS_TAG = "parameters"
@@ -40,18 +41,29 @@ def item_label(item: Any) -> str:
     return text if len(text) <= MAX_LABEL_LENGTH else text[: MAX_LABEL_LENGTH - 1] + "…"
 
 
-def make_runners(app: JupyterProgress) -> dict[JobKind, JobRunner]:
-    """The runners the server extension uses, configured from ``c.JupyterProgress``."""
-    executor: ItemExecutor
-    if app.executor_class is not None:
-        executor = app.executor_class(log=app.log)
+def make_runners(
+    *,
+    root_dir: str,
+    executor: str | None = None,
+    dask_address: str = "",
+    executor_class: type[ItemExecutor] | None = None,
+    log: logging.Logger,
+) -> dict[JobKind, JobRunner]:
+    """The runners of server-run kinds, from the values of ``c.JupyterProgress``.
+
+    ``executor_class`` wins over ``executor``; without either, ``dask`` when a
+    ``dask_address`` is given, else ``process``.
+    """
+    runs_items: ItemExecutor
+    if executor_class is not None:
+        runs_items = executor_class(log=log)
     else:
-        kind = app.executor or ("dask" if app.dask_address else "process")
-        executor = make_executor(kind, dask_address=app.dask_address or None, log=app.log)
-    app.log.info("jupyter-progress runs python jobs on the %s executor", executor.name)
+        kind = executor or ("dask" if dask_address else "process")
+        runs_items = make_executor(kind, dask_address=dask_address or None, log=log)
+    log.info("jupyter-progress runs python jobs on the %s executor", runs_items.name)
     return {
-        JobKind.PYTHON: PythonRunner(executor, log=app.log),
-        JobKind.NOTEBOOK: NotebookRunner(app.root_dir, log=app.log),
+        JobKind.PYTHON: PythonRunner(runs_items, log=log),
+        JobKind.NOTEBOOK: NotebookRunner(root_dir, log=log),
     }
 
 
@@ -73,15 +85,19 @@ class PythonRunner:
         if found is None:
             raise InvalidRequest(f"no module named {module!r} is importable on the server")
 
-    def start(self, job: Job, spec: JobSpec, manager: JobManager) -> None:
-        job.details.update(
-            {"executor": self.executor.name, "target": spec.target, "concurrency": spec.concurrency}
-        )
+    def details(self, spec: JobSpec) -> dict[str, Any]:
+        return {
+            "executor": self.executor.name,
+            "target": spec.target,
+            "concurrency": spec.concurrency,
+        }
+
+    def start(self, job_id: str, spec: JobSpec, manager: JobManager) -> None:
         task = asyncio.get_running_loop().create_task(
-            self._run(job.job_id, spec, manager), name=f"jupyter-progress-job-{job.job_id}"
+            self._run(job_id, spec, manager), name=f"jupyter-progress-job-{job_id}"
         )
-        self._tasks[job.job_id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(job.job_id, None))
+        self._tasks[job_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(job_id, None))
 
     async def _run(self, job_id: str, spec: JobSpec, manager: JobManager) -> None:
         items = spec.items or []
@@ -162,6 +178,7 @@ def executed_path(source: Path) -> Path:
     return source.with_name(f"{source.stem}.executed.ipynb")
 
 
+@dataclass(eq=False, kw_only=True)
 class _NotebookRun:
     """One notebook job, executed by nbclient on its own thread and event loop.
 
@@ -169,34 +186,24 @@ class _NotebookRun:
     cancels the execution task, which shuts the kernel down.
     """
 
-    def __init__(
-        self,
-        *,
-        job_id: str,
-        source: Path,
-        output: Path,
-        parameters: dict[str, Any],
-        timeout: float | None,
-        manager: JobManager,
-        loop: asyncio.AbstractEventLoop,
-        log: logging.Logger,
-        forget: Any,
-    ) -> None:
-        self.job_id = job_id
-        self.source = source
-        self.output = output
-        self.parameters = parameters
-        self.timeout = timeout
-        self.manager = manager
-        self.loop = loop
-        self.log = log
-        self.forget = forget
-        self.cancelled = threading.Event()
-        self._thread_loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._lock = threading.Lock()
+    job_id: str
+    source: Path
+    output: Path
+    parameters: dict[str, Any]
+    timeout: float | None
+    manager: JobManager
+    loop: asyncio.AbstractEventLoop
+    log: logging.Logger
+    forget: Callable[[str], object]
+    cancelled: threading.Event = field(init=False, default_factory=threading.Event)
+    thread: threading.Thread = field(init=False)
+    _thread_loop: asyncio.AbstractEventLoop | None = field(init=False, default=None)
+    _task: asyncio.Task[None] | None = field(init=False, default=None)
+    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
         self.thread = threading.Thread(
-            target=self._thread_main, name=f"jupyter-progress-nb-{job_id[:8]}", daemon=True
+            target=self._thread_main, name=f"jupyter-progress-nb-{self.job_id[:8]}", daemon=True
         )
 
     def _post(self, callback: Any, *args: Any, **kwargs: Any) -> None:
@@ -243,7 +250,7 @@ class _NotebookRun:
         nb = nbformat.read(self.source, as_version=4)
         inject_parameters(nb, self.parameters)
         code_cells = [index for index, cell in enumerate(nb.cells) if cell.cell_type == "code"]
-        self._post(self._started, len(code_cells))
+        self._post(self.manager.job_started, self.job_id, total=len(code_cells))
         client = NotebookClient(
             nb,
             timeout=self.timeout,
@@ -303,15 +310,6 @@ class _NotebookRun:
         if language:
             nb.metadata["language_info"] = language
 
-    def _started(self, total: int) -> None:
-        try:
-            job = self.manager.get(self.job_id)
-        except JobNotFound:
-            return
-        if not job.is_final:
-            job.total = total
-        self.manager.job_started(self.job_id)
-
 
 class NotebookRunner:
     """``notebook`` jobs: execute a notebook headlessly, one progress item per code cell."""
@@ -353,16 +351,14 @@ class NotebookRunner:
         except Exception as error:
             raise InvalidRequest(f"{spec.path!r} is not a readable notebook: {error}") from None
 
-    def start(self, job: Job, spec: JobSpec, manager: JobManager) -> None:
+    def details(self, spec: JobSpec) -> dict[str, Any]:
         source, output = self.paths(spec)
-        job.details.update(
-            {
-                "path": self.relative(source),
-                "output_path": self.relative(output),
-            }
-        )
+        return {"path": self.relative(source), "output_path": self.relative(output)}
+
+    def start(self, job_id: str, spec: JobSpec, manager: JobManager) -> None:
+        source, output = self.paths(spec)
         run = _NotebookRun(
-            job_id=job.job_id,
+            job_id=job_id,
             source=source,
             output=output,
             parameters=dict(spec.parameters),
@@ -372,7 +368,7 @@ class NotebookRunner:
             log=self.log,
             forget=lambda job_id: self._runs.pop(job_id, None),
         )
-        self._runs[job.job_id] = run
+        self._runs[job_id] = run
         run.thread.start()
 
     def cancel(self, job_id: str) -> None:

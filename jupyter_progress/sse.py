@@ -1,10 +1,25 @@
-"""The Server-Sent Events wire format, as pure functions tested byte for byte."""
+"""The Server-Sent Events wire format, as pure functions tested byte for byte.
+
+``Event`` is one frame ready for the wire, shared by everything that keeps or sends
+events (the broker, the replay ring, the store), so none of them depends on another.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One serialized event: its id, the job it is about and its SSE frame."""
+
+    event_id: int
+    job_id: str
+    frame: bytes
+
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 

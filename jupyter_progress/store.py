@@ -13,9 +13,9 @@ import sqlite3
 from pathlib import Path
 from typing import IO
 
-from .broker import Event
 from .exceptions import ProgressError
-from .models import Job
+from .models import JobState
+from .sse import Event
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -67,15 +67,15 @@ class JobStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(SCHEMA)
-        self._dirty_jobs: dict[str, Job] = {}
+        self._dirty_jobs: dict[str, JobState] = {}
         self._deleted: set[str] = set()
         self._new_events: list[Event] = []
         self.writes = 0
         self._events_since_trim = TRIM_EVERY  # trim once at the first flush
 
-    def load_jobs(self) -> list[Job]:
+    def load_jobs(self) -> list[JobState]:
         rows = self._db.execute("SELECT record FROM jobs ORDER BY created_at").fetchall()
-        return [Job.from_record(json.loads(record)) for (record,) in rows]
+        return [JobState.from_record(json.loads(record)) for (record,) in rows]
 
     def load_events(self) -> list[Event]:
         rows = self._db.execute(
@@ -84,7 +84,7 @@ class JobStore:
         ).fetchall()
         return [Event(event_id, job_id, bytes(frame)) for event_id, job_id, frame in reversed(rows)]
 
-    def mark_dirty(self, job: Job) -> None:
+    def mark_dirty(self, job: JobState) -> None:
         self._deleted.discard(job.job_id)
         self._dirty_jobs[job.job_id] = job
 

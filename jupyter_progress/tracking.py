@@ -22,14 +22,25 @@ from typing import Any, Generic, TextIO, TypeVar
 import httpx
 
 from .client import ProgressAPIError, ProgressClient, ServerInfo, find_server
+from .contract import (
+    MAX_MESSAGE_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_SAMPLE_ERROR_LENGTH,
+    MAX_SAMPLE_ITEM_LENGTH,
+    REPORTABLE_STATUSES,
+    JobStatus,
+    add_error_sample,
+    describe_job,
+    describe_progress,
+    is_final,
+    job_document,
+)
 
 T = TypeVar("T")
 
 REPORT_INTERVAL = 0.1  # at most ten reports a second
 HEARTBEAT_INTERVAL = 30.0  # keeps the server's reporter watchdog quiet during slow items
 CLOSE_TIMEOUT = 3.0  # the longest close() waits for the final report
-MAX_SAMPLES = 100
-FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 # Instructions at which a frame drops a generator without an exception in flight.
 _NORMAL_STOP_PREFIXES = (
     "POP_",
@@ -171,9 +182,9 @@ class _Reporter:
             self.last_job = client.get_job(self.job_id)
         except Exception:
             return
-        if self.last_job.get("status") == "cancelled":
+        if self.last_job.get("status") == JobStatus.CANCELLED:
             self.cancelled = True
-        elif self.last_job.get("status") in FINAL_STATUSES:
+        elif is_final(self.last_job.get("status")):
             self.reachable = False  # nothing more will be accepted
 
     def _show(self, state: dict[str, Any]) -> None:
@@ -189,8 +200,7 @@ class _Reporter:
 class _TextBar:
     """Plain-text progress on stderr: one rewritten line on a terminal, sparse lines in logs."""
 
-    def __init__(self, name: str, stream: TextIO | None = None) -> None:
-        self.name = name
+    def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.interactive = bool(getattr(self.stream, "isatty", lambda: False)())
         self.interval = 0.2 if self.interactive else 10.0
@@ -201,13 +211,7 @@ class _TextBar:
         if not final and now - self.shown_at < self.interval:
             return
         self.shown_at = now
-        progress = job["progress"]
-        total = progress["total"]
-        count = f"{progress['processed']}/{total}" if total is not None else progress["processed"]
-        percent = f" {progress['percentage']:.1f}%" if progress["percentage"] is not None else ""
-        rate = f" {job['rate']:.1f} it/s" if job.get("rate") else ""
-        errors = f" {progress['errors']} errors" if progress["errors"] else ""
-        line = f"{self.name}: {count}{percent}{rate}{errors} [{job['status']}]"
+        line = describe_progress(job)
         try:
             if self.interactive:
                 self.stream.write("\r" + line + ("\n" if final else ""))
@@ -257,7 +261,7 @@ class track(Generic[T]):
             disable = os.environ.get("JUPYTER_PROGRESS_DISABLE", "").lower() in {"1", "true"}
         self.iterable = iterable
         self.total = total
-        self.name = _clean(name or "track", 200)
+        self.name = _clean(name or "track", MAX_NAME_LENGTH)
         self.disable = disable
         self.job_id = uuid.uuid4().hex
         self.status = "processing"
@@ -295,7 +299,7 @@ class track(Generic[T]):
             except Exception:
                 self._display = None
         if self._display is None:
-            self._text = _TextBar(self.name, file)
+            self._text = _TextBar(file)
         body: dict[str, Any] = {
             "kind": "reported",
             "name": self.name,
@@ -331,9 +335,12 @@ class track(Generic[T]):
     def error(self, item: Any, error: BaseException | str) -> None:
         """Count one failed item and keep a sample of its error."""
         self._errors += 1
-        if len(self._samples) < MAX_SAMPLES:
-            text = error if isinstance(error, str) else _describe(error)
-            self._samples.append({"item": _clean(repr(item), 500), "error": _clean(text, 2000)})
+        text = error if isinstance(error, str) else _describe(error)
+        add_error_sample(
+            self._samples,
+            _clean(repr(item), MAX_SAMPLE_ITEM_LENGTH),
+            _clean(text, MAX_SAMPLE_ERROR_LENGTH),
+        )
         self._tick(force=True)
 
     def item(self, item: Any = None) -> _ItemScope:
@@ -342,7 +349,7 @@ class track(Generic[T]):
         return _ItemScope(self, item)
 
     def set_message(self, message: str) -> None:
-        self.message = _clean(str(message), 1000)
+        self.message = _clean(str(message), MAX_MESSAGE_LENGTH)
 
     # ----- iteration -------------------------------------------------------------------
 
@@ -449,7 +456,7 @@ class track(Generic[T]):
             state["message"] = self.message
         if self._samples:
             state["error_samples"] = list(self._samples)
-        if self.status in ("completed", "failed"):
+        if is_final(self.status) and self.status in REPORTABLE_STATUSES:  # the server ends it
             state["status"] = self.status
         state["_job"] = self.as_job(success, errors, total)
         return state
@@ -466,7 +473,7 @@ class track(Generic[T]):
             return
         self._closed = True
         self.status = status
-        self.message = _clean(message, 1000) if message else self.message
+        self.message = _clean(message, MAX_MESSAGE_LENGTH) if message else self.message
         self.finished_at = time.time()
         state = self._state()
         reporter = self._reporter
@@ -487,39 +494,21 @@ class track(Generic[T]):
         self, success: int | None = None, errors: int | None = None, total: int | None = None
     ) -> dict[str, Any]:
         """The job as this process knows it, in the server's Job shape."""
-        from .models import iso_time
-
-        success = self.success if success is None else success
-        errors = self._errors if errors is None else errors
-        total = self.total if total is None else total
-        processed = success + errors
-        end = self.finished_at or time.time()
-        elapsed = max(end - self.started_at, 1e-9)
-        rate = round(processed / elapsed, 3) if processed else None
-        remaining = None
-        if total is not None and rate and self.finished_at is None:
-            remaining = round(max(total - processed, 0) / rate, 1)
-        return {
-            "job_id": self.job_id,
-            "name": self.name,
-            "kind": "reported",
-            "status": self.status,
-            "progress": {
-                "processed": processed,
-                "total": total,
-                "success": success,
-                "errors": errors,
-                "percentage": round(processed / total * 100, 1) if total else None,
-            },
-            "message": self.message,
-            "error_samples": list(self._samples),
-            "rate": rate,
-            "eta_seconds": remaining,
-            "details": {},
-            "created_at": iso_time(self.started_at),
-            "started_at": iso_time(self.started_at),
-            "finished_at": iso_time(self.finished_at),
-        }
+        return job_document(
+            job_id=self.job_id,
+            name=self.name,
+            kind="reported",
+            status=self.status,
+            total=self.total if total is None else total,
+            success=self.success if success is None else success,
+            errors=self._errors if errors is None else errors,
+            now=time.time(),
+            message=self.message,
+            error_samples=self._samples,
+            created_at=self.started_at,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+        )
 
     @property
     def job(self) -> dict[str, Any]:
@@ -536,13 +525,7 @@ class track(Generic[T]):
         return reporter is not None and reporter.reachable and reporter.last_job is not None
 
     def __repr__(self) -> str:
-        job = self.as_job()
-        progress = job["progress"]
-        total = progress["total"] if progress["total"] is not None else "?"
-        return (
-            f"{self.name}: {progress['processed']}/{total} "
-            f"({progress['success']} ok, {progress['errors']} errors) {job['status']}"
-        )
+        return describe_job(self.as_job())
 
 
 class _ItemScope:

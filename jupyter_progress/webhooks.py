@@ -14,12 +14,13 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import httpx
 
-OUTCOMES = ("completed", "failed", "cancelled")
+from .contract import format_errors, parse_iso_time
+
+OUTCOMES = ("completed", "failed", "cancelled")  # contract.FINAL_STATUSES, in this order
 MAX_TEXT_MESSAGE = 200
 
 
@@ -63,11 +64,9 @@ def parse_webhooks(value: Iterable[Any]) -> list[WebhookTarget]:
     return targets
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:  # Python 3.10's fromisoformat does not take a trailing "Z"
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+def _parse_time(value: Any) -> float | None:
+    try:
+        return parse_iso_time(value) if isinstance(value, str) and value else None
     except ValueError:
         return None
 
@@ -93,18 +92,15 @@ def summary_line(job: dict[str, Any]) -> str:
     name = " ".join(str(job.get("name") or job.get("job_id", "job")).split())
     status = job.get("status", "?")
     progress = job.get("progress") or {}
-    success, errors, total = (
-        progress.get("success", 0),
-        progress.get("errors", 0),
-        progress.get("total"),
-    )
-    counts = f"{success} ok" + (f", {errors} error{'s' if errors != 1 else ''}" if errors else "")
+    success, total = progress.get("success", 0), progress.get("total")
+    errors = format_errors(job)
+    counts = f"{success} ok" + (f", {errors}" if errors else "")
     if total is not None:
         counts += f" of {total}"
     text = f"{name}: {status} ({counts})"
     started, finished = _parse_time(job.get("started_at")), _parse_time(job.get("finished_at"))
-    if started and finished:
-        text += f" in {format_duration(max(0.0, (finished - started).total_seconds()))}"
+    if started is not None and finished is not None:
+        text += f" in {format_duration(max(0.0, finished - started))}"
     message = " ".join(str(job.get("message") or "").split())
     if status == "failed" and message:
         if len(message) > MAX_TEXT_MESSAGE:

@@ -17,50 +17,26 @@ from typing import Any
 import anywidget
 import traitlets
 
+from .contract import JobStatus, describe_job, job_document
+
 STATIC = pathlib.Path(__file__).parent / "static"
 JOB_MIMETYPE = "application/vnd.jupyter-progress.job+json"
-FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 
 __all__ = ["JOB_MIMETYPE", "JobDisplay", "JobProgress", "JobsPanel", "describe_job", "show_job"]
 
 
-def describe_job(job: dict[str, Any] | None, job_id: str = "") -> str:
-    """One line for humans: name, counts, status (``text/plain`` and terminals)."""
-    if not job:
-        return f"job {job_id}: no progress known yet" if job_id else "job: no progress known yet"
-    progress = job.get("progress") or {}
-    processed = progress.get("processed", 0)
-    total = progress.get("total")
-    if total is None:
-        counts = f"{processed} items"
-    else:
-        percentage = progress.get("percentage")
-        if percentage is None:
-            percentage = 100.0 * processed / total if total else 0.0
-        counts = f"{processed}/{total} ({percentage:.1f}%)"
-    text = f"{job.get('name') or job.get('job_id') or job_id}: {counts}, {job.get('status')}"
-    errors = progress.get("errors") or 0
-    if errors:
-        text += f", {errors} error{'s' if errors != 1 else ''}"
-    return text
-
-
 def _placeholder(job_id: str, name: str) -> dict[str, Any]:
     """What the widget shows before the first report."""
-    return {
-        "job_id": job_id,
-        "name": name,
-        "kind": "reported",
-        "status": "pending",
-        "progress": {"processed": 0, "total": None, "success": 0, "errors": 0, "percentage": None},
-        "message": "",
-        "error_samples": [],
-        "rate": None,
-        "eta_seconds": None,
-        "created_at": None,
-        "started_at": None,
-        "finished_at": None,
-    }
+    return job_document(
+        job_id=job_id,
+        name=name,
+        kind="reported",
+        status=JobStatus.PENDING,
+        total=None,
+        success=0,
+        errors=0,
+        now=0.0,
+    )
 
 
 class _ProgressWidget(anywidget.AnyWidget):

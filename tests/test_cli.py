@@ -17,8 +17,9 @@ from typing import Any
 import httpx
 import nbformat
 import pytest
-from job_helpers import write_notebook
-from server_process import ServerProcess
+
+from helpers.job_helpers import hold_items, write_notebook
+from helpers.server_process import ServerProcess
 
 TESTS_DIR = Path(__file__).parent
 BIN = Path(sys.executable).parent
@@ -68,13 +69,6 @@ def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.Com
     return subprocess.run(
         [CLI, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
-
-
-def hold_items(tmp_path: Path, count: int) -> list[dict[str, Any]]:
-    return [
-        {"n": n, "started": str(tmp_path / "started" / "item"), "release": str(tmp_path / "go")}
-        for n in range(count)
-    ]
 
 
 def wait_for(condition: Any, what: str, timeout: float = 60) -> None:

@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from sse_reader import StreamReader
+
+from helpers.sse_reader import StreamReader
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from server_process import ServerProcess, running_server
+
+from helpers.server_process import ServerProcess, running_server
 
 FIELDS = [
     "kind",

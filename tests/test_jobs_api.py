@@ -13,9 +13,7 @@ from typing import Any
 
 import httpx
 import nbformat
-import progress_tasks
 import pytest
-from job_helpers import wait_for_files, write_notebook
 
 from jupyter_progress.client import ServerNotFound
 from jupyter_progress.jobs import (
@@ -25,6 +23,9 @@ from jupyter_progress.jobs import (
     submit,
     submit_async,
 )
+
+import progress_tasks
+from helpers.job_helpers import hold_items, wait_for_files, write_notebook
 
 
 @pytest.fixture
@@ -40,13 +41,6 @@ def server_env(
     monkeypatch.setenv("JUPYTER_PROGRESS_URL", url)
     monkeypatch.setenv("JUPYTER_PROGRESS_TOKEN", jp_auth_header["Authorization"].split()[1])
     return url
-
-
-def hold_items(tmp_path: Path, count: int) -> list[dict[str, Any]]:
-    return [
-        {"n": n, "started": str(tmp_path / "started" / "item"), "release": str(tmp_path / "go")}
-        for n in range(count)
-    ]
 
 
 async def test_on_progress_given_to_submit_sees_every_item(server_env: str) -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
-from server_process import ServerProcess, running_server
+
+from helpers.server_process import ServerProcess, running_server
 
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
 

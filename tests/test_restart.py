@@ -7,12 +7,13 @@ import time
 from pathlib import Path
 
 import pytest
-from server_process import ServerProcess
 
 from jupyter_progress.broker import EventBroker
 from jupyter_progress.manager import RESTART_MESSAGE, JobManager
 from jupyter_progress.models import JobKind, JobSpec, JobStatus, ProgressReport
 from jupyter_progress.store import TRIM_EVERY, JobStore, StoreLocked
+
+from helpers.server_process import ServerProcess
 
 
 def test_kill_9_loses_no_finished_job_and_fails_running_ones(tmp_path: Path) -> None:

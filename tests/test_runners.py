@@ -15,14 +15,6 @@ from typing import Any
 import httpx
 import nbformat
 import pytest
-from job_helpers import (
-    events_until_final,
-    final_state,
-    pid_alive,
-    wait_for_files,
-    wait_until_dead,
-    write_notebook,
-)
 
 from jupyter_progress.executors import (
     DaskExecutor,
@@ -33,15 +25,17 @@ from jupyter_progress.executors import (
 )
 from jupyter_progress.runners import inject_parameters, python_literal
 
+from helpers.job_helpers import (
+    events_until_final,
+    final_state,
+    hold_items,
+    pid_alive,
+    wait_for_files,
+    wait_until_dead,
+    write_notebook,
+)
+
 Results = list[tuple[int, "str | None"]]
-
-
-def hold_items(tmp_path: Path, count: int) -> list[dict[str, Any]]:
-    """Items of ``progress_tasks:wait_for_file`` that run until ``tmp_path/release`` exists."""
-    return [
-        {"n": n, "started": str(tmp_path / "started" / "item"), "release": str(tmp_path / "go")}
-        for n in range(count)
-    ]
 
 
 # ----- the executors on their own --------------------------------------------------------

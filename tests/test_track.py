@@ -15,11 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
-from server_process import ServerProcess, running_server
 
 import jupyter_progress.tracking
 from jupyter_progress.client import ProgressClient, ServerInfo, SSEParser, find_server
 from jupyter_progress.tracking import JobCancelled, track
+
+from helpers.server_process import ServerProcess, running_server
 
 
 @pytest.fixture(scope="module")

@@ -15,17 +15,20 @@ from typing import Any
 
 import httpx
 import pytest
-from server_process import ServerProcess
 from traitlets import TraitError
 
+from jupyter_progress.contract import FINAL_STATUSES
 from jupyter_progress.extension import JupyterProgress
 from jupyter_progress.webhooks import (
+    OUTCOMES,
     WebhookConfigError,
     WebhookSender,
     WebhookTarget,
     parse_webhooks,
     summary_line,
 )
+
+from helpers.server_process import ServerProcess
 
 
 class Receiver:
@@ -204,6 +207,10 @@ async def test_hanging_receiver_delays_neither_reports_nor_other_hooks(
 
 
 # ----- without a server: config validation and the retry chain's log --------------------
+
+
+def test_outcomes_are_the_final_statuses() -> None:
+    assert set(OUTCOMES) == {status.value for status in FINAL_STATUSES}
 
 
 def test_parse_webhooks_accepts_urls_and_objects() -> None:

@@ -4,9 +4,10 @@
 // innerHTML, so names, messages and errors can never become markup. No anywidget or
 // JupyterLab specifics: the lab extension imports this module too.
 
-/** @typedef {import("./stream.js").Job} Job */
+import { isFinal, LOG_PREFIX, STREAM_DOWN_NOTICE } from "./contract.js";
 
-const FINAL = new Set(["completed", "failed", "cancelled"]);
+/** @typedef {import("./contract.js").Job} Job */
+
 const MAX_SAMPLES_SHOWN = 5;
 
 /**
@@ -21,6 +22,20 @@ function el(doc, tag, className, text) {
   const node = doc.createElement(tag);
   if (className) node.className = className;
   if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/**
+ * A JupyterLab-styled button that submits nothing.
+ * @param {Document} doc
+ * @param {string} className
+ * @param {string} label
+ * @param {string} [title]
+ */
+function button(doc, className, label, title) {
+  const node = el(doc, "button", `${className} jp-mod-styled`, label);
+  node.type = "button";
+  if (title) node.title = title;
   return node;
 }
 
@@ -132,12 +147,8 @@ export function createJobView(container, options = {}) {
   const header = el(doc, "div", "jp-progress-header");
   const name = el(doc, "span", "jp-progress-name");
   const badge = el(doc, "span", "jp-progress-badge");
-  const cancel = el(doc, "button", "jp-progress-cancel jp-mod-styled", "Cancel");
-  cancel.type = "button";
-  cancel.title = "Ask the server to cancel this job";
-  const remove = el(doc, "button", "jp-progress-remove jp-mod-styled", "×");
-  remove.type = "button";
-  remove.title = "Forget this finished job";
+  const cancel = button(doc, "jp-progress-cancel", "Cancel", "Ask the server to cancel this job");
+  const remove = button(doc, "jp-progress-remove", "×", "Forget this finished job");
   remove.setAttribute("aria-label", "Forget this finished job");
   remove.hidden = true;
   header.append(name, badge, cancel, remove);
@@ -220,7 +231,7 @@ export function createJobView(container, options = {}) {
       }
       const p = job.progress || /** @type {any} */ ({});
       const status = String(job.status || "pending");
-      const running = !FINAL.has(status);
+      const running = !isFinal(job);
       const total = p.total;
       const processed = p.processed ?? 0;
       root.dataset.jobId = job.job_id;
@@ -290,105 +301,243 @@ export function createJobView(container, options = {}) {
 }
 
 /**
+ * The one list of jobs, used by both the anywidget `JobsPanel` and the JupyterLab side
+ * panel; the options add what one of them shows and the other does not.
+ * @typedef {{
+ *   className: string,
+ *   label: string,
+ *   update: (button: HTMLButtonElement, job: Job) => void,
+ *   run: (job: Job) => unknown,
+ * }} RowAction
+ *   A button under a job's view: `update` sets it up for the job's latest state (its
+ *   `hidden`, `title`, data attributes), `run` acts on a click.
+ * @typedef {[value: string, label: string, test: (job: Job) => boolean]} JobFilter
+ * @typedef {ViewOptions & {
+ *   title?: string,
+ *   stream?: import("./stream.js").ProgressStream | null,
+ *   filters?: JobFilter[],
+ *   deleteFinished?: boolean,
+ *   rowActions?: RowAction[],
+ * }} JobsPanelOptions
+ *   `stream`: follow every job of it, cancel and forget through it, show its outages.
+ *   `filters`: a status select in the toolbar (the first one is the default).
+ *   `deleteFinished`: a toolbar button that forgets every finished job listed.
  * @typedef {{
  *   element: HTMLElement,
  *   update: (job: Job | null, jobId?: string) => void,
  *   setNotice: (text: string) => void,
+ *   setFilter: (value: string) => void,
+ *   deleteFinished: () => Promise<void>,
  *   destroy: () => void,
+ *   readonly filter: string,
  *   readonly size: number,
  * }} JobsPanel
  */
 
 /**
- * The list of every job, newest first, one job view per job.
- * `update(job)` adds or repaints a job; `update(null, jobId)` removes it.
+ * The list of jobs, newest first, one job view per job, in a row of its own
+ * (`.jp-progress-jobs-row`, where the row actions go). `update(job)` adds or repaints a
+ * job; `update(null, jobId)` removes it. A row is shown when it matches the filter; the
+ * count and the empty state follow.
  * @param {HTMLElement} container
- * @param {ViewOptions & {title?: string}} [options]
+ * @param {JobsPanelOptions} [options]
  * @returns {JobsPanel}
  */
 export function createJobsPanel(container, options = {}) {
   const doc = options.document ?? container.ownerDocument ?? globalThis.document;
+  const stream = options.stream ?? null;
+  /** @type {ViewOptions} */
+  const viewOptions = {
+    document: doc,
+    tickMs: options.tickMs,
+    onCancel: options.onCancel ?? (stream ? (id) => stream.cancel(id) : undefined),
+    onRemove: options.onRemove ?? (stream ? (id) => stream.remove(id) : undefined),
+  };
+  const filters = options.filters ?? [];
+  const rowActions = options.rowActions ?? [];
+
   const root = el(doc, "div", "jp-progress-jobs-panel");
   const header = el(doc, "div", "jp-progress-jobs-header");
   const title = el(doc, "span", "jp-progress-jobs-title", options.title ?? "Jobs");
   const count = el(doc, "span", "jp-progress-jobs-count");
   header.append(title, count);
+
+  const toolbar = el(doc, "div", "jp-progress-jobs-toolbar");
+  const select = el(doc, "select", "jp-progress-jobs-filter jp-mod-styled");
+  select.setAttribute("aria-label", "Show jobs by status");
+  for (const [value, label] of filters) {
+    const option = el(doc, "option", undefined, label);
+    option.value = value;
+    select.append(option);
+  }
+  select.addEventListener("change", () => panel.setFilter(select.value));
+  const clear = button(
+    doc,
+    "jp-progress-jobs-clear",
+    "Delete finished",
+    "Forget every finished job on the server"
+  );
+  clear.addEventListener("click", () => void panel.deleteFinished());
+  if (filters.length) toolbar.append(select);
+  if (options.deleteFinished) toolbar.append(clear);
+
   const notice = el(doc, "div", "jp-progress-notice");
   notice.hidden = true;
   const list = el(doc, "div", "jp-progress-jobs-list");
-  const empty = el(doc, "div", "jp-progress-jobs-empty", "No jobs yet.");
-  root.append(header, notice, list, empty);
+  const empty = el(doc, "div", "jp-progress-jobs-empty");
+  root.append(header);
+  if (toolbar.childElementCount) root.append(toolbar);
+  root.append(notice, list, empty);
   container.append(root);
 
-  /** @type {Map<string, {view: JobView, created: string}>} */
+  /** @type {Map<string, {row: HTMLElement, view: JobView, buttons: HTMLButtonElement[]}>} */
   const rows = new Map();
+  let filter = filters[0];
+  if (filter) root.dataset.filter = filter[0];
 
-  const refreshCount = () => {
+  /** @param {Job} job */
+  const matches = (job) => !filter || filter[2](job);
+
+  const refresh = () => {
     let running = 0;
-    for (const { view } of rows.values()) if (view.job && !FINAL.has(view.job.status)) running++;
+    let finished = 0;
+    let shown = 0;
+    for (const { row, view } of rows.values()) {
+      if (isFinal(view.job)) finished++;
+      else running++;
+      if (!row.hidden) shown++;
+    }
     count.textContent = rows.size ? `${running} running · ${rows.size} total` : "";
     root.dataset.running = String(running);
-    empty.hidden = rows.size > 0;
+    clear.disabled = finished === 0 || !viewOptions.onRemove;
+    empty.textContent = rows.size ? "No job matches this filter." : "No jobs yet.";
+    empty.hidden = shown > 0;
   };
-  refreshCount();
 
-  /** Newest first: created_at descending (ISO strings sort as times), then id. */
-  const isOlder = (/** @type {string} */ a, /** @type {string} */ b) => {
-    const ra = rows.get(a);
-    const rb = rows.get(b);
-    if (!ra || !rb) return false;
-    return ra.created < rb.created || (ra.created === rb.created && a < b);
-  };
-  const place = (/** @type {string} */ id) => {
-    const row = rows.get(id);
-    if (!row) return;
+  /** Newest first: created_at descending (ISO times sort as strings), then id descending. */
+  const place = (/** @type {HTMLElement} */ row) => {
+    const created = row.dataset.created ?? "";
+    const id = row.dataset.jobId ?? "";
     let before = null;
     for (const child of list.children) {
-      const otherId = /** @type {HTMLElement} */ (child).dataset.jobId;
-      if (otherId && otherId !== id && isOlder(otherId, id)) {
-        before = child;
+      const other = /** @type {HTMLElement} */ (child);
+      const otherCreated = other.dataset.created ?? "";
+      const otherId = other.dataset.jobId ?? "";
+      if (otherCreated < created || (otherCreated === created && otherId < id)) {
+        before = other;
         break;
       }
     }
-    list.insertBefore(row.view.element, before);
+    list.insertBefore(row, before);
   };
 
-  return {
+  /** @param {Job} job */
+  const createRow = (job) => {
+    const row = el(doc, "div", "jp-progress-jobs-row");
+    row.dataset.jobId = job.job_id;
+    row.dataset.created = job.created_at ?? "";
+    const view = createJobView(row, viewOptions);
+    /** @type {HTMLButtonElement[]} */
+    const buttons = [];
+    if (rowActions.length) {
+      const actions = el(doc, "div", "jp-progress-jobs-actions");
+      for (const action of rowActions) {
+        const node = button(doc, action.className, action.label);
+        node.addEventListener("click", () => {
+          if (view.job) action.run(view.job);
+        });
+        buttons.push(node);
+      }
+      actions.append(...buttons);
+      row.append(actions);
+    }
+    return { row, view, buttons };
+  };
+
+  /** @type {JobsPanel} */
+  const panel = {
     element: root,
     get size() {
       return rows.size;
     },
+    get filter() {
+      return filter?.[0] ?? "";
+    },
     update(job, jobId) {
       const id = job?.job_id ?? jobId;
       if (!id) return;
-      let row = rows.get(id);
+      let entry = rows.get(id);
       if (!job) {
-        if (row) {
-          row.view.destroy();
+        if (entry) {
+          entry.view.destroy();
+          entry.row.remove();
           rows.delete(id);
-          refreshCount();
+          refresh();
         }
         return;
       }
-      if (!row) {
-        const view = createJobView(list, options);
-        row = { view, created: job.created_at || "" };
-        rows.set(id, row);
-        view.update(job);
-        place(id);
+      if (!entry) {
+        entry = createRow(job);
+        rows.set(id, entry);
+        entry.view.update(job);
+        place(entry.row);
       } else {
-        row.view.update(job);
+        entry.view.update(job);
       }
-      refreshCount();
+      entry.row.dataset.status = job.status;
+      entry.buttons.forEach((node, index) => rowActions[index].update(node, job));
+      entry.row.hidden = !matches(job);
+      refresh();
+    },
+    setFilter(value) {
+      if (!filters.length) return;
+      filter = filters.find(([v]) => v === value) ?? filters[0];
+      select.value = filter[0];
+      root.dataset.filter = filter[0];
+      for (const { row, view } of rows.values()) row.hidden = !!view.job && !matches(view.job);
+      refresh();
     },
     setNotice(text) {
       notice.textContent = text || "";
       notice.hidden = !text;
     },
+    async deleteFinished() {
+      const remove = viewOptions.onRemove;
+      if (!remove) return;
+      const ids = [...rows.values()]
+        .map(({ view }) => view.job)
+        .filter((job) => isFinal(job))
+        .map((job) => /** @type {Job} */ (job).job_id);
+      let failures = 0;
+      for (const id of ids) {
+        try {
+          await remove(id);
+        } catch (error) {
+          failures++;
+          console.warn(LOG_PREFIX, "could not delete job", id, error);
+        }
+      }
+      panel.setNotice(failures ? `Could not delete ${failures} job(s).` : "");
+    },
     destroy() {
+      for (const cleanup of cleanups.splice(0)) cleanup();
       for (const { view } of rows.values()) view.destroy();
       rows.clear();
       root.remove();
     },
   };
+
+  /** @type {Array<() => void>} */
+  const cleanups = [];
+  if (stream) {
+    const showState = (/** @type {string} */ state) =>
+      panel.setNotice(state === "down" ? STREAM_DOWN_NOTICE : "");
+    cleanups.push(
+      stream.subscribeAll((job, id) => panel.update(job, id)),
+      stream.onState(showState)
+    );
+    if (stream.state === "down") showState(stream.state);
+  }
+  refresh();
+  return panel;
 }

@@ -14,7 +14,8 @@
 //
 // No anywidget or JupyterLab specifics here: the lab extension imports it too.
 
-export const LOG_PREFIX = "[jupyter-progress]";
+import { isFinal, LOG_PREFIX } from "./contract.js";
+
 export const API_PATH = "jupyter-progress/api/";
 export const POLL_INTERVAL_MS = 5000;
 const HUB_KEY = Symbol.for("jupyter-progress.stream");
@@ -22,16 +23,7 @@ const ALL = "*";
 const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 5000];
 
 /**
- * @typedef {{
- *   processed: number, total: number | null, success: number, errors: number,
- *   percentage: number | null
- * }} Progress
- * @typedef {{
- *   job_id: string, name: string, kind?: string, status: string, progress: Progress,
- *   message?: string, error_samples?: Array<{item: string, error: string}>,
- *   rate?: number | null, eta_seconds?: number | null, created_at?: string | null,
- *   started_at?: string | null, finished_at?: string | null
- * }} Job
+ * @typedef {import("./contract.js").Job} Job
  * @typedef {(job: Job | null, jobId: string) => void} JobCallback
  *   Called with the job's latest state, or null when the job was removed (deleted on
  *   the server, or unknown to it: 404 while polling).
@@ -48,13 +40,6 @@ const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 5000];
  * }} Environment  Injectable globals (tests pass fakes).
  * @typedef {{ baseUrl: string, token?: string }} ServerConfig
  */
-
-const FINAL = new Set(["completed", "failed", "cancelled"]);
-
-/** @param {Job | null | undefined} job */
-export function isFinal(job) {
-  return !!job && FINAL.has(job.status);
-}
 
 /**
  * The server's base URL and token from the page's `#jupyter-config-data` (JupyterLab 4,

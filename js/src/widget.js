@@ -6,15 +6,14 @@
 // page (VS Code, Colab, static viewers) or the server does not know the job.
 
 import { createJobView, createJobsPanel } from "./render.js";
-import { getStream, isFinal } from "./stream.js";
+import { isFinal, placeholderJob, STREAM_DOWN_NOTICE } from "./contract.js";
+import { getStream } from "./stream.js";
 
-/** @typedef {import("./stream.js").Job} Job */
+/** @typedef {import("./contract.js").Job} Job */
 
 export const NO_SERVER_NOTICE =
   "No jupyter-progress server is reachable from this page (VS Code, Colab or a static " +
   "viewer?): showing the state synced from the kernel.";
-export const STREAM_DOWN_NOTICE =
-  "Live updates interrupted: reconnecting, and checking every 5 s meanwhile.";
 
 /**
  * The state to show: the server's (pushed) unless the kernel's is further along.
@@ -52,14 +51,7 @@ function renderJob({ model, el }) {
   let fromStream = null;
   const paint = () => {
     const job = pickJob(fromStream, kernelJob(model));
-    view.update(
-      job ?? {
-        job_id: jobId,
-        name: `job ${jobId.slice(0, 8)}`,
-        status: "pending",
-        progress: { processed: 0, total: null, success: 0, errors: 0, percentage: null },
-      }
-    );
+    view.update(job ?? placeholderJob(jobId));
   };
   // Kernel-synced changes are painted at most once per animation frame, like the stream's.
   /** @type {number | null} */
@@ -99,27 +91,14 @@ function renderJob({ model, el }) {
 /** @param {{model: any, el: HTMLElement}} context */
 function renderPanel({ el }) {
   const stream = getStream();
-  const panel = createJobsPanel(el, {
-    onCancel: stream ? (id) => stream.cancel(id) : undefined,
-    onRemove: stream ? (id) => stream.remove(id) : undefined,
-  });
-  /** @type {Array<() => void>} */
-  const cleanups = [];
-  if (stream) {
-    cleanups.push(
-      stream.subscribeAll((job, id) => panel.update(job, id)),
-      stream.onState((state) => panel.setNotice(state === "down" ? STREAM_DOWN_NOTICE : ""))
-    );
-  } else {
+  const panel = createJobsPanel(el, { stream });
+  if (!stream) {
     panel.setNotice(
       "No jupyter-progress server is reachable from this page (VS Code, Colab or a " +
         "static viewer?): the jobs panel needs one."
     );
   }
-  return () => {
-    for (const cleanup of cleanups) cleanup();
-    panel.destroy();
-  };
+  return () => panel.destroy();
 }
 
 export default {

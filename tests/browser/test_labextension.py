@@ -18,10 +18,11 @@ from typing import Any
 
 import httpx
 import pytest
-from lab_page import open_notebook, run_all
+
+from helpers.lab_page import open_notebook, run_all
+from helpers.lab_server import LabServer
 
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
-LabServer = Any  # the lab_server fixture (see conftest.py)
 MIME = "application/vnd.jupyter-progress.job+json"
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]

@@ -16,11 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
+from helpers.lab_server import LabServer
+
 pytestmark = pytest.mark.browser
 
 PLUGIN = "jupyter-progress:notifications"
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
-LabServer = Any  # the lab_server fixture (see conftest.py)
 
 CENTRE_ITEMS = ".jp-Notification-Center .jp-Notification-List-Item"
 

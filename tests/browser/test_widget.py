@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_page import open_notebook, run_all
+
+from helpers.lab_page import open_notebook, run_all
+from helpers.lab_server import LabServer
 
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
-LabServer = Any  # the lab_server fixture (see conftest.py)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 

@@ -8,6 +8,7 @@ import { ILayoutRestorer } from "@jupyterlab/application";
 import { ICommandPalette } from "@jupyterlab/apputils";
 import { IStatusBar } from "@jupyterlab/statusbar";
 import { LabIcon } from "@jupyterlab/ui-components";
+import { LOG_PREFIX } from "../contract.js";
 import { COMMAND_SHOW_JOBS } from "./jobs.js";
 import { notifyPlugin } from "./notify.js";
 import { JobsPanelWidget, PANEL_ID, StatusItem } from "./panel.js";
@@ -73,7 +74,7 @@ const jobsPlugin = {
     palette?.addItem({ command: COMMAND_SHOW_JOBS, category: "Jobs" });
 
     app.restored.then(() => ensurePanel()).catch((error) => {
-      console.error("[jupyter-progress] could not add the Jobs panel", error);
+      console.error(LOG_PREFIX, "could not add the Jobs panel", error);
     });
 
     if (statusBar) {

@@ -2,9 +2,9 @@
 // reading an output's data, deciding that the server does not know a job, the panel's
 // filters, a notebook job's executed copy.
 
-import { isFinal } from "../stream.js";
+import { FINAL_STATUSES, isFinal } from "../contract.js";
 
-/** @typedef {import("../stream.js").Job} Job */
+/** @typedef {import("../contract.js").Job} Job */
 /** @typedef {import("../stream.js").ProgressStream} ProgressStream */
 
 /** The command that opens the Jobs panel; argument `{jobId}` shows that job. */
@@ -59,13 +59,21 @@ export function watchUnknown(stream, jobId, onUnknown, graceMs = SNAPSHOT_GRACE_
   };
 }
 
-/** @type {Array<[string, string, (job: Job) => boolean]>} value, label, test */
+/**
+ * The panel's status filter: all, running (not final), then one per final status.
+ * @type {Array<[string, string, (job: Job) => boolean]>} value, label, test
+ */
 export const FILTERS = [
   ["all", "All", () => true],
   ["running", "Running", (job) => !isFinal(job)],
-  ["completed", "Completed", (job) => job.status === "completed"],
-  ["failed", "Failed", (job) => job.status === "failed"],
-  ["cancelled", "Cancelled", (job) => job.status === "cancelled"],
+  ...FINAL_STATUSES.map(
+    (status) =>
+      /** @type {[string, string, (job: Job) => boolean]} */ ([
+        status,
+        status[0].toUpperCase() + status.slice(1),
+        (job) => job.status === status,
+      ])
+  ),
 ];
 
 /**

@@ -9,16 +9,16 @@
 
 import { Widget } from "@lumino/widgets";
 import { createJobView } from "../render.js";
-import { getStream, isFinal } from "../stream.js";
+import { isFinal, LOG_PREFIX, placeholderJob, STREAM_DOWN_NOTICE } from "../contract.js";
+import { getStream } from "../stream.js";
 import { parseOutputData, watchUnknown } from "./jobs.js";
 
-/** @typedef {import("../stream.js").Job} Job */
+/** @typedef {import("../contract.js").Job} Job */
 /** @typedef {import("@jupyterlab/rendermime-interfaces").IRenderMime.IMimeModel} IMimeModel */
 /** @typedef {import("@jupyterlab/rendermime-interfaces").IRenderMime.IRendererOptions} IRendererOptions */
 /** @typedef {import("@jupyterlab/rendermime-interfaces").IRenderMime.IExtension} IExtension */
 
 export const MIME_TYPE = "application/vnd.jupyter-progress.job+json";
-export const LOG_PREFIX = "[jupyter-progress]";
 /** Lower wins: the widget manager's widget-view renderer is -10. */
 export const RENDERER_RANK = -20;
 
@@ -28,18 +28,6 @@ export const UNKNOWN_NO_STATE_NOTICE =
   "The server does not know this job, and the notebook saved no state for it.";
 export const NO_SERVER_NOTICE =
   "No Jupyter server reachable from this page: showing the last state saved in the notebook.";
-export const STREAM_DOWN_NOTICE =
-  "Live updates interrupted: reconnecting, and checking every 5 s meanwhile.";
-
-/** A placeholder until the first state arrives. @param {string} jobId @returns {Job} */
-function placeholder(jobId) {
-  return {
-    job_id: jobId,
-    name: `job ${jobId.slice(0, 8)}`,
-    status: "pending",
-    progress: { processed: 0, total: null, success: 0, errors: 0, percentage: null },
-  };
-}
 
 /** Renders one output's job; follows it on the page's shared stream. */
 export class JobRenderer extends Widget {
@@ -115,7 +103,7 @@ export class JobRenderer extends Widget {
     const jobId = this._jobId;
     if (!view || !jobId) return;
     const saved = this._saved;
-    let job = this._live ?? saved ?? placeholder(jobId);
+    let job = this._live ?? saved ?? placeholderJob(jobId);
     // A final state saved in the output is never replaced by an older live one.
     if (this._live && saved && isFinal(saved) && !isFinal(this._live)) job = saved;
     view.update(job);

@@ -3,10 +3,10 @@
 // settings, and the claim that keeps several tabs of one page from notifying twice.
 
 import { elapsedSeconds, formatCount, formatDuration } from "../render.js";
-import { isFinal } from "../stream.js";
+import { isFinal } from "../contract.js";
 import { executedCopyPath } from "./jobs.js";
 
-/** @typedef {import("../stream.js").Job} Job */
+/** @typedef {import("../contract.js").Job} Job */
 
 /**
  * @typedef {{

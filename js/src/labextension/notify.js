@@ -6,12 +6,13 @@
 
 import { Notification } from "@jupyterlab/apputils";
 import { ISettingRegistry } from "@jupyterlab/settingregistry";
-import { getStream, LOG_PREFIX } from "../stream.js";
+import { LOG_PREFIX } from "../contract.js";
+import { getStream } from "../stream.js";
 import { COMMAND_SHOW_JOBS } from "./jobs.js";
 import { claimJob, DEFAULT_SETTINGS, decideNotification, readSettings } from "./notifications.js";
 
 /** @typedef {import("@jupyterlab/application").JupyterFrontEnd} JupyterFrontEnd */
-/** @typedef {import("../stream.js").Job} Job */
+/** @typedef {import("../contract.js").Job} Job */
 /** @typedef {import("./notifications.js").NotifySettings} NotifySettings */
 /** @typedef {import("./notifications.js").JobNotification} JobNotification */
 

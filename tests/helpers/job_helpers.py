@@ -75,6 +75,15 @@ async def wait_until_dead(pid: int, timeout: float = 30.0) -> None:
         await asyncio.sleep(0.05)
 
 
+def hold_items(tmp_path: Path, count: int) -> list[dict[str, Any]]:
+    """Items of ``progress_tasks:wait_for_file`` that each wait until ``tmp_path/go`` exists
+    (each leaves a ``started/item.<n>`` file when it begins)."""
+    return [
+        {"n": n, "started": str(tmp_path / "started" / "item"), "release": str(tmp_path / "go")}
+        for n in range(count)
+    ]
+
+
 def write_notebook(path: Path, *cells: str, parameters: str | None = None) -> Path:
     """A notebook of code cells; ``parameters`` becomes a cell tagged ``parameters`` first."""
     nb = nbformat.v4.new_notebook()

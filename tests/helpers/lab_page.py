@@ -5,6 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
+# Debian's chromium (RECIPES.md: never ``playwright install``), headless, nothing in the
+# background that would make requests of its own.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
 KERNEL_READY = """() => {
     const name = document.querySelector('.jp-KernelName, .jp-Toolbar-kernelName');
     const idle = document.querySelector('.jp-Notebook-ExecutionIndicator[data-status="idle"]');

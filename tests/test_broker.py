@@ -1,0 +1,99 @@
+"""The broker's bounded, coalescing subscriber queues and its routing (broker.py)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from jupyter_progress.broker import EventBroker, Subscriber
+from jupyter_progress.sse import Event
+
+
+def event(event_id: int, job_id: str, size: int = 10) -> Event:
+    return Event(event_id, job_id, b"x" * size)
+
+
+def test_subscriber_keeps_every_event_while_under_its_bound() -> None:
+    sub = Subscriber(None, max_pending_bytes=1000)
+    for i in range(5):
+        sub.push(event(i, "a"))
+    assert [e.event_id for e in sub.pending] == [0, 1, 2, 3, 4]
+    assert sub.coalesced == 0
+
+
+def test_subscriber_collapses_to_latest_per_job_when_behind() -> None:
+    sub = Subscriber(None, max_pending_bytes=100)
+    for i in range(30):
+        sub.push(event(i, "a" if i % 3 else "b"))
+    pending = list(sub.pending)
+    assert {e.job_id: e.event_id for e in pending} == {"a": 29, "b": 27}
+    assert [e.event_id for e in pending] == sorted(e.event_id for e in pending)
+    assert sub.pending_bytes <= 100
+    assert sub.coalesced > 0
+
+
+def test_broker_routes_by_job_and_serializes_once() -> None:
+    broker = EventBroker()
+    everything = broker.subscribe()
+    only_a = [broker.subscribe(["a"]) for _ in range(50)]
+    only_b = broker.subscribe(["b"])
+    published = event(1, "a")
+    broker.publish(published)
+    assert all(sub.pending[0].frame is published.frame for sub in [everything, *only_a])
+    assert not only_b.pending
+    assert broker.subscriber_count == 52
+    for sub in [everything, *only_a, only_b]:
+        broker.unsubscribe(sub)
+    assert broker.subscriber_count == 0
+    assert broker._by_job == {}
+
+
+def test_next_batch_returns_none_on_silence_and_wakes_on_push() -> None:
+    async def scenario() -> None:
+        sub = Subscriber(None, max_pending_bytes=1000)
+        assert await sub.next_batch(timeout=0.01) is None
+        waiting = asyncio.ensure_future(sub.next_batch(timeout=10))
+        await asyncio.sleep(0)
+        sub.push(event(7, "a"))
+        batch = await asyncio.wait_for(waiting, 5)
+        assert batch is not None and [e.event_id for e in batch] == [7]
+        kicked = asyncio.ensure_future(sub.next_batch(timeout=10))
+        await asyncio.sleep(0)
+        sub.kick()
+        assert await asyncio.wait_for(kicked, 5) == []
+        closing = asyncio.ensure_future(sub.next_batch(timeout=10))
+        await asyncio.sleep(0)
+        sub.close()
+        assert await asyncio.wait_for(closing, 5) == []
+        assert sub.closed
+
+    asyncio.run(scenario())
+
+
+def test_sink_takes_events_while_idle_and_the_queue_keeps_order_when_busy() -> None:
+    sub = Subscriber(None, max_pending_bytes=1000)
+    written: list[int] = []
+    busy = False
+
+    def sink(ev: Event) -> bool:
+        if busy:
+            return False
+        written.append(ev.event_id)
+        return True
+
+    sub.sink = sink
+    sub.push(event(1, "a"))
+    busy = True
+    sub.push(event(2, "a"))
+    busy = False
+    sub.push(event(3, "a"))  # queued behind 2, not written past it
+    assert written == [1]
+    assert [e.event_id for e in sub.pending] == [2, 3]
+
+    def broken(ev: Event) -> bool:
+        raise ConnectionError("gone")
+
+    sub.sink = broken
+    sub.pending.clear()
+    sub._take_all()
+    sub.push(event(4, "a"))
+    assert sub.closed
