@@ -2,12 +2,11 @@
 
 It rebinds the module attributes ``tqdm.auto.tqdm``/``trange`` (and the same in
 ``tqdm.autonotebook`` and ``tqdm.notebook``, plus tqdm's own helpers that bound
-``tqdm.auto`` already: ``tqdm.contrib``'s ``tmap``/``tzip`` and ``tqdm.contrib.concurrent``'s
-``thread_map``/``process_map``). Code that looks these names up after the patch gets
-``jupyter_progress.tqdm``. What stays as it was: a module that ran ``from tqdm.auto import
-tqdm`` before the patch (it holds the old class), a default argument bound before it
-(``tenumerate``'s, if ``tqdm.contrib`` was imported first), and plain ``tqdm.tqdm`` /
-``tqdm.std.tqdm`` text bars.
+``tqdm.auto`` already, as a global or a default argument: ``tqdm.contrib``'s ``tenumerate``,
+``tmap``, ``tzip`` and ``tqdm.contrib.concurrent``'s ``thread_map``/``process_map``). Code that
+looks these names up after the patch gets ``jupyter_progress.tqdm``. What stays as it was: any
+other module that ran ``from tqdm.auto import tqdm`` before the patch (it holds the old
+class), and plain ``tqdm.tqdm`` / ``tqdm.std.tqdm`` text bars.
 
 In kernels the server starts with ``c.JupyterProgress.patch_tqdm_in_kernels = True``, the
 server points ``PYTHONSTARTUP`` at ``kernel_startup.py``; IPython kernels run that file
@@ -19,6 +18,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import types
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,8 @@ _TARGETS = {
     "tqdm.autonotebook": ("tqdm", "trange"),
     "tqdm.notebook": ("tqdm", "trange", "tqdm_notebook", "tnrange"),
 }
-#: tqdm's helpers that bound ``tqdm.auto.tqdm`` under another name when imported.
-_BOUND = {"tqdm.contrib": "tqdm_auto", "tqdm.contrib.concurrent": "tqdm_auto"}
+#: tqdm's helpers that bound ``tqdm.auto.tqdm`` when imported, as a global or a default.
+_BOUND = ("tqdm.contrib", "tqdm.contrib.concurrent")
 
 
 def patch_tqdm() -> None:
@@ -44,6 +44,7 @@ def patch_tqdm() -> None:
     jupyter-progress bars, for code that imports them from now on. Idempotent."""
     from .tracking import tqdm, trange
 
+    before = getattr(sys.modules.get("tqdm.auto"), "tqdm", None)
     for module_name, names in _TARGETS.items():
         try:
             module = importlib.import_module(module_name)
@@ -51,10 +52,27 @@ def patch_tqdm() -> None:
             continue
         for name in names:
             setattr(module, name, trange if name in ("trange", "tnrange") else tqdm)
-    for module_name, name in _BOUND.items():
+    if before is None or before is tqdm:
+        return
+    for module_name in _BOUND:  # imported before the patch: rebind what holds the old class
         loaded = sys.modules.get(module_name)
-        if loaded is not None and hasattr(loaded, name):
-            setattr(loaded, name, tqdm)
+        if loaded is None:
+            continue
+        for name, value in list(vars(loaded).items()):
+            if value is before:
+                setattr(loaded, name, tqdm)
+            elif isinstance(value, types.FunctionType):
+                _rebind_defaults(value, before, tqdm)
+
+
+def _rebind_defaults(function: types.FunctionType, old: Any, new: Any) -> None:
+    """``tqdm_class=tqdm_auto`` in a signature was bound when the function was defined."""
+    if function.__defaults__ and old in function.__defaults__:
+        function.__defaults__ = tuple(new if d is old else d for d in function.__defaults__)
+    if function.__kwdefaults__ and old in function.__kwdefaults__.values():
+        function.__kwdefaults__ = {
+            key: new if value is old else value for key, value in function.__kwdefaults__.items()
+        }
 
 
 def kernel_environment(environ: Mapping[str, str]) -> dict[str, str]:

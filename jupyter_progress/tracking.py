@@ -222,14 +222,12 @@ class _Sender:
                 continue
             for link in due:
                 try:
-                    self._serve(link)
+                    done = self._serve(link)
                 except Exception:  # never let one bar stop the others' reports
-                    link.reachable = False
-                    link.final = link.final or {}
-                if link.final is not None or (not link.reachable and link.display is None):
+                    link.reachable, done = False, link.final is not None
+                if done:
                     with self._lock:
-                        if link.final is not None:
-                            self._links.pop(link.job_id, None)
+                        self._links.pop(link.job_id, None)
             with self._lock:
                 self._busy = False
                 self._idle.notify_all()
@@ -267,7 +265,8 @@ class _Sender:
             client, self._client = self._client, None
             client.close()
 
-    def _serve(self, link: _Link) -> None:
+    def _serve(self, link: _Link) -> bool:
+        """Send what is due for one bar; True once its final state was dealt with."""
         final = link.final
         bar = link.bar()
         state = final if final is not None else (bar._state() if bar is not None else None)
@@ -285,6 +284,7 @@ class _Sender:
                 link.display.update(job)
             except Exception:
                 link.display = None
+        return final is not None
 
     def _skip(self, link: _Link, final: dict[str, Any]) -> bool:
         """A ``leave=False`` bar that completed before the server heard of it: the server
