@@ -36,6 +36,7 @@ from tqdm.std import tqdm as std_tqdm
 from .contract import (
     DEFAULT_UNIT,
     MAX_COUNTER,
+    MAX_FINISHED_CHILDREN,
     MAX_MESSAGE_LENGTH,
     MAX_NAME_LENGTH,
     MAX_POSTFIX_LENGTH,
@@ -58,6 +59,7 @@ T = TypeVar("T")
 
 REPORT_INTERVAL = 0.1  # at most ten reports a second per bar
 HEARTBEAT_INTERVAL = 30.0  # keeps the server's reporter watchdog quiet during slow items
+CHILD_CREATE_DELAY = 0.1  # a nested bar that ends sooner may never be sent (see _Sender)
 SERVER_DOWN_SECONDS = 60.0  # a server that did not answer is not asked again for this long
 EXIT_FLUSH_SECONDS = 2.0  # the most interpreter exit waits for pending final reports
 CONNECT_TIMEOUT = 2.0
@@ -115,6 +117,7 @@ class _Link:
         self.bar = weakref.ref(bar)
         self.create: dict[str, Any] | None = create  # None once the server has the job
         self.parent = parent
+        self.opened_at = time.monotonic()
         self.leave = bool(create.get("leave", True))
         self.display: Any = None
         self.dirty = True
@@ -194,9 +197,17 @@ class _Sender:
 
     def _pick(self, now: float) -> tuple[list[_Link], float]:
         """The links to serve now, and when to look again."""
+        self._drop_unseen_children()
         due: list[_Link] = []
         wake_at = now + HEARTBEAT_INTERVAL
         for link in list(self._links.values()):
+            if link.create is not None and link.final is None and link.parent is not None:
+                # A child is created once it has lived a moment: most rows of a fast inner
+                # loop end before that, and then only the newest few are ever sent.
+                at = link.opened_at + CHILD_CREATE_DELAY
+                if at > now:
+                    wake_at = min(wake_at, at)
+                    continue
             if link.final is not None or (link.create is not None and link.reachable):
                 due.append(link)
                 continue
@@ -208,6 +219,19 @@ class _Sender:
             else:
                 wake_at = min(wake_at, at)
         return due, wake_at
+
+    def _drop_unseen_children(self) -> None:
+        """Children that lived and ended before the server heard of them (fast inner loops
+        while the queue is long): the server keeps only the newest ``MAX_FINISHED_CHILDREN``
+        of a parent, so older ones are never sent."""
+        seen: dict[str, int] = {}
+        for link in reversed(list(self._links.values())):
+            parent_id = link.create.get("parent_id") if link.create is not None else None
+            if parent_id is None or link.final is None or link.display is not None:
+                continue
+            seen[parent_id] = seen.get(parent_id, 0) + 1
+            if seen[parent_id] > MAX_FINISHED_CHILDREN:
+                del self._links[link.job_id]
 
     def _run(self) -> None:
         while True:
@@ -269,8 +293,8 @@ class _Sender:
         """Send what is due for one bar; True once its final state was dealt with."""
         final = link.final
         bar = link.bar()
+        link.dirty = False  # before reading the bar: a change from now on marks it again
         state = final if final is not None else (bar._state() if bar is not None else None)
-        link.dirty = False
         if link.reachable and not (final is not None and self._skip(link, final)):
             client = self._http() if (link.create is not None or state is not None) else None
             if client is None:
@@ -532,7 +556,7 @@ class tqdm(tqdm_asyncio, Generic[T]):  # type: ignore[misc]
         if link is None and not self._closed and not self.disable:
             self._open()
             link = self._link
-        if link is not None:
+        if link is not None and not link.dirty:  # the sender has a time for dirty links
             link.dirty = True
             self._sender.poke()
         if not self.gui:
