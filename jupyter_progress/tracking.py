@@ -60,6 +60,7 @@ T = TypeVar("T")
 REPORT_INTERVAL = 0.1  # at most ten reports a second per bar
 HEARTBEAT_INTERVAL = 30.0  # keeps the server's reporter watchdog quiet during slow items
 CHILD_CREATE_DELAY = 0.1  # a nested bar that ends sooner may never be sent (see _Sender)
+PASS_INTERVAL = 0.05  # the sender's pause between two passes over the bars
 SERVER_DOWN_SECONDS = 60.0  # a server that did not answer is not asked again for this long
 EXIT_FLUSH_SECONDS = 2.0  # the most interpreter exit waits for pending final reports
 CONNECT_TIMEOUT = 2.0
@@ -118,6 +119,7 @@ class _Link:
         self.create: dict[str, Any] | None = create  # None once the server has the job
         self.parent = parent
         self.opened_at = time.monotonic()
+        self.final_at = 0.0
         self.leave = bool(create.get("leave", True))
         self.display: Any = None
         self.dirty = True
@@ -153,6 +155,8 @@ class _Sender:
         self._links: dict[str, _Link] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._sleep_until = float("inf")  # when the thread looks next (inf: it is looking)
+        self._hurry = threading.Event()  # set while flush() waits: no pause between passes
         self._idle = threading.Condition(self._lock)
         self._busy = False
         self._thread: threading.Thread | None = None
@@ -170,22 +174,29 @@ class _Sender:
                     target=self._run, name="jupyter-progress-sender", daemon=True
                 )
                 self._thread.start()
-        self._wake.set()
+        self.poke(CHILD_CREATE_DELAY if link.parent is not None else 0.0)
 
-    def poke(self) -> None:
-        self._wake.set()
+    def poke(self, within: float = 0.0) -> None:
+        """Something is due in ``within`` seconds: wake the thread unless it will look by then
+        (fewer wakes: the thread takes the GIL from the loops less often)."""
+        if self._sleep_until > time.monotonic() + within:
+            self._wake.set()
 
     def flush(self, timeout: float) -> bool:
         """Wait until every queued state is sent (or ``timeout``); True if all went."""
         deadline = time.monotonic() + timeout
+        self._hurry.set()
         self._wake.set()
-        with self._idle:
-            while self._busy or any(self._due_now(link) for link in self._links.values()):
-                left = deadline - time.monotonic()
-                if left <= 0 or self._thread is None or not self._thread.is_alive():
-                    return False
-                self._idle.wait(min(left, 0.05))
-        return True
+        try:
+            with self._idle:
+                while self._busy or any(self._due_now(link) for link in self._links.values()):
+                    left = deadline - time.monotonic()
+                    if left <= 0 or self._thread is None or not self._thread.is_alive():
+                        return False
+                    self._idle.wait(min(left, 0.05))
+            return True
+        finally:
+            self._hurry.clear()
 
     # --- the sender thread ---
 
@@ -201,10 +212,10 @@ class _Sender:
         due: list[_Link] = []
         wake_at = now + HEARTBEAT_INTERVAL
         for link in list(self._links.values()):
-            if link.create is not None and link.final is None and link.parent is not None:
-                # A child is created once it has lived a moment: most rows of a fast inner
-                # loop end before that, and then only the newest few are ever sent.
-                at = link.opened_at + CHILD_CREATE_DELAY
+            if link.create is not None and link.parent is not None:
+                # A child is created once it has lived (or been over) a moment: the rows of
+                # a fast inner loop end before that, and only the newest few are ever sent.
+                at = (link.opened_at if link.final is None else link.final_at) + CHILD_CREATE_DELAY
                 if at > now:
                     wake_at = min(wake_at, at)
                     continue
@@ -237,7 +248,9 @@ class _Sender:
         while True:
             self._wake.clear()
             with self._lock:
+                self._sleep_until = float("inf")
                 due, wake_at = self._pick(time.monotonic())
+                self._sleep_until = time.monotonic() + PASS_INTERVAL if due else wake_at
                 self._busy = bool(due)
                 if not due:
                     self._idle.notify_all()
@@ -255,6 +268,9 @@ class _Sender:
             with self._lock:
                 self._busy = False
                 self._idle.notify_all()
+            # Passes at most every PASS_INTERVAL: a burst of bars is served in one batch,
+            # and the thread takes the GIL from the loops less often.
+            self._hurry.wait(PASS_INTERVAL)
 
     def _http(self) -> ProgressClient | None:
         if self._client is not None:
@@ -558,7 +574,7 @@ class tqdm(tqdm_asyncio, Generic[T]):  # type: ignore[misc]
             link = self._link
         if link is not None and not link.dirty:  # the sender has a time for dirty links
             link.dirty = True
-            self._sender.poke()
+            self._sender.poke(REPORT_INTERVAL)
         if not self.gui:
             self._draw(msg, pos)
         return True
@@ -799,8 +815,9 @@ class tqdm(tqdm_asyncio, Generic[T]):  # type: ignore[misc]
         link = self._link
         state = self._state()
         if link is not None:
+            link.final_at = time.monotonic()
             link.final = state
-            self._sender.poke()
+            self._sender.poke(CHILD_CREATE_DELAY if link.parent is not None else 0.0)
         if self._display is not None:
             with contextlib.suppress(Exception):
                 self._display.finish(state["_job"], remove=not link.leave if link else False)
