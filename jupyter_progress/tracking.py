@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dis
+import math
 import os
 import sys
 import threading
@@ -26,7 +27,7 @@ import time
 import traceback
 import uuid
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TextIO, TypeVar
 
@@ -60,6 +61,8 @@ T = TypeVar("T")
 REPORT_INTERVAL = 0.1  # at most ten reports a second per bar
 HEARTBEAT_INTERVAL = 30.0  # keeps the server's reporter watchdog quiet during slow items
 CHILD_CREATE_DELAY = 0.1  # a nested bar that ends sooner may never be sent (see _Sender)
+RECHECK_AFTER = 0.5  # a running loop unrefreshed this long looks at the clock at its next item
+MAX_STEP = 1024  # the most items between two looks at the clock before a refresh is due
 PASS_INTERVAL = 0.05  # the sender's pause between two passes over the bars
 SERVER_DOWN_SECONDS = 60.0  # a server that did not answer is not asked again for this long
 EXIT_FLUSH_SECONDS = 2.0  # the most interpreter exit waits for pending final reports
@@ -212,6 +215,12 @@ class _Sender:
         due: list[_Link] = []
         wake_at = now + HEARTBEAT_INTERVAL
         for link in list(self._links.values()):
+            bar = link.bar() if link.final is None else None
+            recheck = bar._recheck if bar is not None else None
+            if recheck is not None:  # a loop is running: look that it is not left unseen
+                wake_at = min(wake_at, now + RECHECK_AFTER)
+                if time.time() - bar.last_print_t > RECHECK_AFTER:  # type: ignore[union-attr]
+                    recheck()
             if link.create is not None and link.parent is not None:
                 # A child is created once it has lived (or been over) a moment: the rows of
                 # a fast inner loop end before that, and only the newest few are ever sent.
@@ -481,6 +490,8 @@ class tqdm(tqdm_asyncio, Generic[T]):  # type: ignore[misc]
     """
 
     _default_name = "tqdm"
+    last_print_t: float
+    last_print_n: float
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         name = kwargs.pop("name", None)
@@ -501,6 +512,7 @@ class tqdm(tqdm_asyncio, Generic[T]):  # type: ignore[misc]
         self._explicit = False
         self._samples: list[dict[str, str]] = []
         self._link: _Link | None = None
+        self._recheck: Callable[[], None] | None = None
         self._display: Any = None
         self._server = server
         self._parent: tqdm[Any] | None = None
@@ -575,6 +587,9 @@ class tqdm(tqdm_asyncio, Generic[T]):  # type: ignore[misc]
         if link is not None and not link.dirty:  # the sender has a time for dirty links
             link.dirty = True
             self._sender.poke(REPORT_INTERVAL)
+        recheck = self._recheck
+        if recheck is not None:
+            recheck()
         if not self.gui:
             self._draw(msg, pos)
         return True
@@ -654,7 +669,16 @@ class tqdm(tqdm_asyncio, Generic[T]):  # type: ignore[misc]
 
     def __iter__(self) -> Iterator[T]:
         """tqdm's loop (count; look at the clock every ``miniters`` items), plus telling
-        a ``break`` from an exception, which tqdm's ``finally: close()`` cannot."""
+        a ``break`` from an exception, which tqdm's ``finally: close()`` cannot.
+
+        Per item it compares ``n`` with one precomputed ``threshold`` (tqdm subtracts and
+        reads ``self.miniters``). Where tqdm looks at the clock after every item until
+        ``mininterval`` has passed (all of a short loop), the gap between two looks doubles
+        while they come less than 1 ms apart (up to ``MAX_STEP`` items). A loop that slows
+        down is not left unseen: the sender thread (every ``RECHECK_AFTER`` without a
+        refresh) and tqdm's monitor (which lowers ``miniters``) reset the threshold through
+        ``_recheck``, so the next item looks at the clock.
+        """
         iterable = self.iterable
         if iterable is None:
             raise TypeError(f"{type(self).__name__}() needs an iterable to iterate over")
@@ -662,42 +686,60 @@ class tqdm(tqdm_asyncio, Generic[T]):  # type: ignore[misc]
             yield from iterable
             return
         mininterval = self.mininterval
-        last_print_t = self.last_print_t
-        last_print_n = self.last_print_n
+        last_print_t: float = self.last_print_t
         min_start_t = self.start_t + self.delay
-        n = self.n
+        n = counted = self.n  # counted: what self.n already holds of this loop's items
         clock = self._time
+        threshold = 0
+        step, looked_at = 1, last_print_t
+
+        def recheck() -> None:
+            nonlocal threshold
+            threshold = 0
+
+        self._recheck = recheck
         try:
             for obj in iterable:
                 yield obj
                 n += 1
-                if n - last_print_n >= self.miniters:
+                if n >= threshold:
                     now = clock()
                     if now - last_print_t >= mininterval and now >= min_start_t:
-                        if self._explicit:  # item() scopes count; only look for a cancel
-                            last_print_n, last_print_t = n, now
-                        else:
-                            std_tqdm.update(self, n - last_print_n)
-                            last_print_n, last_print_t = self.last_print_n, self.last_print_t
+                        if not self._explicit:  # else item() scopes count
+                            shown = std_tqdm.update(self, n - counted)
+                            if not shown:  # tqdm's miniters said no; the clock says yes
+                                self.refresh()
+                                self.last_print_n, self.last_print_t = self.n, now
+                        counted, last_print_t = n, now
                         self._check_cancelled()
+                        threshold = math.ceil(n + self.miniters)
+                        step = 1
+                    else:
+                        if now - looked_at < 0.001:
+                            step = min(step * 2, MAX_STEP)
+                        elif step > 1 and now - looked_at > 0.01:
+                            step //= 2
+                        threshold = n + step
+                    looked_at = now
         except GeneratorExit:
-            self._sync(n, last_print_n)
+            self._sync(n - counted)
             self._left_early()
             raise
         except JobCancelled:
-            self._sync(n, last_print_n)
+            self._sync(n - counted)
             self._end("cancelled", "cancelled")
             raise
         except BaseException as error:
-            self._sync(n, last_print_n)
+            self._sync(n - counted)
             self._end("failed", _describe(error))
             raise
-        self._sync(n, last_print_n)
+        self._sync(n - counted)
         self._end("completed")
 
-    def _sync(self, n: int, last_print_n: int) -> None:
+    def _sync(self, uncounted: int) -> None:
+        self._recheck = None
         if not self._explicit:
-            self.n += n - last_print_n
+            self.n += uncounted
 
     def _left_early(self) -> None:
         """The loop stopped before the end: ``break``/``return`` or an exception in its body.
