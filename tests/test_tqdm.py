@@ -4,6 +4,7 @@ for``), nesting, ``patch_tqdm`` and a loop's end against a server that never ans
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -373,3 +374,27 @@ def test_thirty_loops_against_a_server_that_never_answers_do_not_wait() -> None:
     # If each loop's end waited for the server even 1 s, this would be 30 s.
     assert result < 5, result
     assert whole_process < 30, whole_process  # the exit flush is bounded too
+
+
+def test_a_loop_that_slows_down_is_still_refreshed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: the per-item threshold grew during a fast start and then hid a slow end."""
+    from jupyter_progress.tracking import tqdm
+
+    monkeypatch.setenv("JUPYTER_PROGRESS_URL", "http://127.0.0.1:9/")  # nothing listens
+    seen: list[float] = []
+
+    class Watched(tqdm):  # type: ignore[type-arg]
+        def display(self, msg: str | None = None, pos: int | None = None) -> bool:
+            seen.append(self.n)
+            return super().display(msg, pos)
+
+    def items() -> Iterator[int]:
+        yield from range(200_000)  # fast
+        for i in range(30):  # then slow: 3 s
+            time.sleep(0.1)
+            yield i
+
+    bar = Watched(items(), total=200_030, file=io.StringIO())
+    assert sum(1 for _ in bar) == 200_030
+    assert bar.n == 200_030
+    assert [n for n in seen if 200_000 < n < 200_030], seen
