@@ -398,3 +398,31 @@ def test_a_loop_that_slows_down_is_still_refreshed(monkeypatch: pytest.MonkeyPat
     assert sum(1 for _ in bar) == 200_030
     assert bar.n == 200_030
     assert [n for n in seen if 200_000 < n < 200_030], seen
+
+
+def test_reset_starts_a_new_job_and_write_still_prints(server: ServerProcess) -> None:
+    ids = run_child(
+        server,
+        """
+        import json
+        from jupyter_progress import tqdm
+        bar = tqdm(total=4, desc="round")
+        bar.update(4)
+        first = bar.job_id
+        bar.reset(total=2)
+        bar.set_postfix_str("second round")
+        bar.update(1)
+        tqdm.write("a line between bars")
+        bar.close()
+        print(json.dumps([first, bar.job_id]))
+        """,
+    )
+    first, second = (get(server, f"jobs/{job_id}") for job_id in ids)
+    assert ids[0] != ids[1]
+    assert (first["status"], first["progress"]["processed"], first["progress"]["total"]) == (
+        "completed",
+        4,
+        4,
+    )
+    assert (second["progress"]["processed"], second["progress"]["total"]) == (1, 2)
+    assert second["postfix"] == "second round" and second["status"] == "completed"
