@@ -11,6 +11,7 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 from traitlets import (
+    Bool,
     CaselessStrEnum,
     Float,
     Int,
@@ -126,11 +127,22 @@ class JupyterProgress(ExtensionApp):
             raise TraitError(str(error)) from None
         return list(proposal["value"])
 
+    patch_tqdm_in_kernels = Bool(
+        False,
+        help="Make tqdm.auto / tqdm.notebook bars report here in every kernel this server "
+        "starts (kernels inherit a PYTHONSTARTUP file that calls patch_tqdm(); a PYTHONSTARTUP "
+        "of your own still runs after it).",
+    ).tag(config=True)
+
     manager: JobManager
     broker: EventBroker
     webhook_sender: WebhookSender | None = None
 
     def initialize_settings(self) -> None:
+        if self.patch_tqdm_in_kernels:  # kernels get the server's environment
+            from .patching import kernel_environment
+
+            os.environ.update(kernel_environment(os.environ))
         self.broker = EventBroker(max_pending_bytes=self.subscriber_queue_bytes)
         try:
             store = JobStore(self.db_path, events_kept=self.events_kept)

@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE TABLE IF NOT EXISTS events (
     event_id INTEGER PRIMARY KEY,
     job_id TEXT NOT NULL,
-    frame BLOB NOT NULL
+    frame BLOB NOT NULL,
+    parents TEXT NOT NULL DEFAULT ''
 );
 """
 
@@ -67,11 +68,18 @@ class JobStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(SCHEMA)
+        self._migrate()
         self._dirty_jobs: dict[str, JobState] = {}
         self._deleted: set[str] = set()
         self._new_events: list[Event] = []
         self.writes = 0
         self._events_since_trim = TRIM_EVERY  # trim once at the first flush
+
+    def _migrate(self) -> None:
+        """Bring a file written by an older version up to this schema."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+        if "parents" not in columns:
+            self._db.execute("ALTER TABLE events ADD COLUMN parents TEXT NOT NULL DEFAULT ''")
 
     def load_jobs(self) -> list[JobState]:
         rows = self._db.execute("SELECT record FROM jobs ORDER BY created_at").fetchall()
@@ -79,10 +87,13 @@ class JobStore:
 
     def load_events(self) -> list[Event]:
         rows = self._db.execute(
-            "SELECT event_id, job_id, frame FROM events ORDER BY event_id DESC LIMIT ?",
+            "SELECT event_id, job_id, frame, parents FROM events ORDER BY event_id DESC LIMIT ?",
             (self.events_kept,),
         ).fetchall()
-        return [Event(event_id, job_id, bytes(frame)) for event_id, job_id, frame in reversed(rows)]
+        return [
+            Event(event_id, job_id, bytes(frame), tuple(filter(None, parents.split(","))))
+            for event_id, job_id, frame, parents in reversed(rows)
+        ]
 
     def mark_dirty(self, job: JobState) -> None:
         self._deleted.discard(job.job_id)
@@ -108,7 +119,7 @@ class JobStore:
             for job in self._dirty_jobs.values()
         ]
         deleted = [(job_id,) for job_id in self._deleted]
-        events = [(e.event_id, e.job_id, e.frame) for e in self._new_events]
+        events = [(e.event_id, e.job_id, e.frame, ",".join(e.parents)) for e in self._new_events]
         self._db.execute("BEGIN")
         try:
             self._db.executemany(
@@ -118,7 +129,8 @@ class JobStore:
             )
             self._db.executemany("DELETE FROM jobs WHERE job_id = ?", deleted)
             self._db.executemany(
-                "INSERT OR REPLACE INTO events (event_id, job_id, frame) VALUES (?, ?, ?)",
+                "INSERT OR REPLACE INTO events (event_id, job_id, frame, parents) "
+                "VALUES (?, ?, ?, ?)",
                 events,
             )
             self._events_since_trim += len(events)
