@@ -146,7 +146,10 @@ class JobsHandler(ProgressHandler):
     @maps_domain_errors
     def get(self) -> None:
         status = parse_status_filter(self.get_query_argument("status", None))
-        self.write_json({"jobs": [job.to_dict() for job in self.manager.list_jobs(status)]})
+        parent = self.get_query_argument("parent", None)
+        parent_id = None if parent is None else parse_job_id(parent)
+        jobs = self.manager.list_jobs(status, parent_id)
+        self.write_json({"jobs": [job.to_dict() for job in jobs], "next": None})
 
     @web.authenticated
     @authorized

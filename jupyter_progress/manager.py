@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from .broker import EventBroker
+from .contract import MAX_FINISHED_CHILDREN, MAX_NESTING_DEPTH
 from .exceptions import InvalidRequest, JobNotFound, JobStateConflict
 from .models import (
     FINAL_STATUSES,
@@ -83,6 +84,9 @@ class JobManager:
         self._heard_at: dict[str, float] = {}  # monotonic time of a reporter's last word
         self._last_event_id = 0
         self._tasks: list[asyncio.Task[None]] = []
+        # Called with the public document of every job that ends (webhooks.py); each must
+        # return at once and never raise into the manager.
+        self.final_listeners: list[Callable[[dict[str, Any]], None]] = []
 
     # ----- lifecycle -------------------------------------------------------------------
 
@@ -205,9 +209,15 @@ class JobManager:
         except KeyError:
             raise JobNotFound(job_id) from None
 
-    def list_jobs(self, status: JobStatus | None = None) -> list[JobState]:
-        """Newest first."""
-        jobs = [job for job in self._jobs.values() if status is None or job.status is status]
+    def list_jobs(
+        self, status: JobStatus | None = None, parent_id: str | None = None
+    ) -> list[JobState]:
+        """Newest first: top-level jobs, or the children of ``parent_id``."""
+        jobs = [
+            job
+            for job in self._jobs.values()
+            if (status is None or job.status is status) and job.parent_id == parent_id
+        ]
         jobs.sort(key=lambda job: job.created_at, reverse=True)
         return jobs
 
@@ -227,7 +237,7 @@ class JobManager:
         if job_ids is None:
             latest = list(self._latest.values())
         else:
-            latest = [self._latest[job_id] for job_id in job_ids if job_id in self._latest]
+            latest = [event for event in self._latest.values() if event.concerns(job_ids)]
         latest.sort(key=lambda event: event.event_id)
         return [event.frame for event in latest], self._last_event_id
 
@@ -244,6 +254,7 @@ class JobManager:
                 raise InvalidRequest(f"this server does not run {spec.kind.value!r} jobs")
             runner.validate(spec)
             details = runner.details(spec)
+        ancestors = self._ancestors_of_new_child(spec.parent_id)
         now = time.time()
         job = JobState(
             job_id=spec.job_id or new_job_id(),
@@ -252,6 +263,11 @@ class JobManager:
             total=spec.total,
             details=details,
             created_at=now,
+            parent_id=spec.parent_id,
+            unit=spec.unit,
+            unit_scale=spec.unit_scale,
+            leave=spec.leave,
+            ancestors=ancestors,
         )
         if spec.kind is JobKind.REPORTED:
             job.status = JobStatus.PROCESSING
@@ -280,10 +296,14 @@ class JobManager:
         total = report.total if report.total_given else job.total
         if total is not None and success + errors > total:
             raise InvalidRequest(f"processed ({success + errors}) would exceed total ({total})")
-        before = (job.success, job.errors, job.total, job.message, len(job.error_samples))
+        before = self._reported_fields(job)
         job.success, job.errors, job.total = success, errors, total
         if report.message is not None:
             job.message = report.message
+        if report.postfix is not None:
+            job.postfix = report.postfix
+        if report.name:  # an empty description keeps the name the job has
+            job.name = report.name
         if report.error_samples:
             known = {(s["item"], s["error"]) for s in job.error_samples}
             for sample in report.error_samples:
@@ -292,9 +312,15 @@ class JobManager:
         self._heard_at[job_id] = time.monotonic()
         if report.status in FINAL_STATUSES:
             self._finish(job, report.status, job.message)
-        elif before != (job.success, job.errors, job.total, job.message, len(job.error_samples)):
+        elif before != self._reported_fields(job):
             self._emit(job)
         return job
+
+    @staticmethod
+    def _reported_fields(job: JobState) -> tuple[Any, ...]:
+        """What a report can change: an event goes out only when one of these did."""
+        fields = (job.success, job.errors, job.total, job.message, job.postfix, job.name)
+        return (*fields, len(job.error_samples))
 
     def cancel(self, job_id: str) -> tuple[JobState, bool]:
         """Cancel a job; returns it and whether this call changed anything."""
@@ -316,12 +342,7 @@ class JobManager:
         job = self.get(job_id)
         if not job.is_final:
             raise JobStateConflict("the job is still running; cancel it first")
-        del self._jobs[job_id]
-        self._latest.pop(job_id, None)
-        self.store.mark_deleted(job_id)
-        event_id = self._next_event_id()
-        payload = {"type": "job_removed", "data": {"job_id": job_id}}
-        self._publish(Event(event_id, job_id, format_json_event(event_id, "job_removed", payload)))
+        self._remove(job)
         self._flush()
         self.log.info("job %s deleted", job_id)
 
@@ -392,6 +413,56 @@ class JobManager:
         self._heard_at.pop(job.job_id, None)
         self.log.info("job %s %s: %s", job.job_id, status.value, job.name)
         self._emit(job, durable=durable)
+        if job.parent_id is None:  # a child bar is a part of its parent, not news of its own
+            for listener in self.final_listeners:
+                try:
+                    listener(job.to_dict())
+                except Exception:
+                    self.log.exception(
+                        "a listener of job %s's end failed; the job is done", job.job_id
+                    )
+        if status is JobStatus.COMPLETED and not job.leave:
+            self._remove(job)  # like tqdm's leave=False: the bar goes once it is done
+            self._flush()
+        elif job.parent_id is not None:
+            self._trim_children(job.parent_id)
+
+    def _ancestors_of_new_child(self, parent_id: str | None) -> tuple[str, ...]:
+        if parent_id is None:
+            return ()
+        parent = self._jobs.get(parent_id)
+        if parent is None:
+            raise InvalidRequest(f"'parent_id' {parent_id!r} names no job")
+        ancestors = (parent.job_id, *parent.ancestors)
+        if len(ancestors) > MAX_NESTING_DEPTH:
+            raise InvalidRequest(f"jobs nest at most {MAX_NESTING_DEPTH} deep")
+        return ancestors
+
+    def _trim_children(self, parent_id: str) -> None:
+        """Keep the newest finished children of one parent; forget the older ones."""
+        finished = [
+            job for job in self._jobs.values() if job.parent_id == parent_id and job.is_final
+        ]
+        if len(finished) <= MAX_FINISHED_CHILDREN:
+            return
+        finished.sort(key=lambda job: job.created_at, reverse=True)
+        for job in finished[MAX_FINISHED_CHILDREN:]:
+            self._remove(job)
+        self._flush()
+
+    def _remove(self, job: JobState) -> None:
+        """Forget a job (and its finished descendants) and tell every reader."""
+        for child in [c for c in self._jobs.values() if c.parent_id == job.job_id]:
+            if child.is_final:
+                self._remove(child)
+        self._jobs.pop(job.job_id, None)
+        self._latest.pop(job.job_id, None)
+        self._heard_at.pop(job.job_id, None)
+        self.store.mark_deleted(job.job_id)
+        event_id = self._next_event_id()
+        payload = {"type": "job_removed", "data": {"job_id": job.job_id}}
+        frame = format_json_event(event_id, "job_removed", payload)
+        self._publish(Event(event_id, job.job_id, frame, job.ancestors))
 
     def _next_event_id(self) -> int:
         """Strictly increasing, and still so after a restart: microseconds since the epoch."""
@@ -400,8 +471,10 @@ class JobManager:
 
     @staticmethod
     def _job_event(event_id: int, job: JobState) -> Event:
+        job.event_id = event_id
         payload = {"type": "job_updated", "data": job.to_dict()}
-        return Event(event_id, job.job_id, format_json_event(event_id, "job_updated", payload))
+        frame = format_json_event(event_id, "job_updated", payload)
+        return Event(event_id, job.job_id, frame, job.ancestors)
 
     def _emit(self, job: JobState, *, durable: bool = False) -> None:
         event = self._job_event(self._next_event_id(), job)

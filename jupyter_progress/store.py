@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE TABLE IF NOT EXISTS events (
     event_id INTEGER PRIMARY KEY,
     job_id TEXT NOT NULL,
-    frame BLOB NOT NULL
+    frame BLOB NOT NULL,
+    parents TEXT NOT NULL DEFAULT ''
 );
 """
 
@@ -113,6 +114,7 @@ class JobStore:
             # next one) rather than stalling the event loop for seconds.
             db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             db.executescript(SCHEMA)
+            JobStore._migrate(db)
             db.execute("SELECT job_id FROM jobs LIMIT 1").fetchall()
             db.execute("SELECT event_id FROM events LIMIT 1").fetchall()
         except BaseException:
@@ -160,6 +162,13 @@ class JobStore:
             self._db.close()
         self._db = self._start_fresh(error)
 
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        """Bring a file written by an older version up to this schema."""
+        columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
+        if "parents" not in columns:
+            db.execute("ALTER TABLE events ADD COLUMN parents TEXT NOT NULL DEFAULT ''")
+
     def load_jobs(self) -> list[JobState]:
         """Every stored job; an unreadable file is moved aside (and there are none)."""
         try:
@@ -179,13 +188,17 @@ class JobStore:
     def load_events(self) -> list[Event]:
         try:
             rows = self._db.execute(
-                "SELECT event_id, job_id, frame FROM events ORDER BY event_id DESC LIMIT ?",
+                "SELECT event_id, job_id, frame, parents FROM events "
+                "ORDER BY event_id DESC LIMIT ?",
                 (self.events_kept,),
             ).fetchall()
         except sqlite3.DatabaseError as error:
             self._replace(error)  # the jobs already read are written to the fresh file
             return []
-        return [Event(event_id, job_id, bytes(frame)) for event_id, job_id, frame in reversed(rows)]
+        return [
+            Event(event_id, job_id, bytes(frame), tuple(filter(None, parents.split(","))))
+            for event_id, job_id, frame, parents in reversed(rows)
+        ]
 
     def mark_dirty(self, job: JobState) -> None:
         self._deleted.discard(job.job_id)
@@ -211,7 +224,7 @@ class JobStore:
             for job in self._dirty_jobs.values()
         ]
         deleted = [(job_id,) for job_id in self._deleted]
-        events = [(e.event_id, e.job_id, e.frame) for e in self._new_events]
+        events = [(e.event_id, e.job_id, e.frame, ",".join(e.parents)) for e in self._new_events]
         self._db.execute("BEGIN")
         try:
             self._db.executemany(
@@ -221,7 +234,8 @@ class JobStore:
             )
             self._db.executemany("DELETE FROM jobs WHERE job_id = ?", deleted)
             self._db.executemany(
-                "INSERT OR REPLACE INTO events (event_id, job_id, frame) VALUES (?, ?, ?)",
+                "INSERT OR REPLACE INTO events (event_id, job_id, frame, parents) "
+                "VALUES (?, ?, ?, ?)",
                 events,
             )
             self._events_since_trim += len(events)
