@@ -439,6 +439,8 @@ class JobManager:
         self._flush()
         removed = self.store.delete_finished(statuses, finished_before)
         self._forget(removed)
+        if removed:
+            self.store.reclaim_space()
         self.log.info("%d finished jobs deleted", len(removed))
         return len(removed)
 

@@ -186,7 +186,8 @@ class JobStore:
     def newest_finished(self, count: int) -> list[JobState]:
         """The top-level jobs that finished last, newest first."""
         return self._records(
-            "SELECT record FROM jobs WHERE finished_at IS NOT NULL AND parent_id IS NULL "
+            "SELECT record FROM jobs INDEXED BY jobs_top_finished "
+            "WHERE finished_at IS NOT NULL AND parent_id IS NULL "
             "ORDER BY finished_at DESC LIMIT ?",
             (count,),
         )
@@ -239,8 +240,7 @@ class JobStore:
     def expired(self, *, keep: int, finished_before: float, batch: int) -> list[RemovedJob]:
         """Up to ``batch`` finished jobs past retention: too old, or beyond the newest ``keep``."""
         old = self._removed(
-            "SELECT job_id, ancestors FROM jobs WHERE finished_at < ? "
-            "ORDER BY finished_at LIMIT ?",
+            "SELECT job_id, ancestors FROM jobs WHERE finished_at < ? ORDER BY finished_at LIMIT ?",
             (finished_before, batch),
         )
         if old:
@@ -284,7 +284,8 @@ class JobStore:
 
     def reclaim_space(self, pages: int = 2000) -> None:
         """Give back the pages of deleted rows (a bounded step: 2,000 pages = 8 MB)."""
-        self._db.execute(f"PRAGMA incremental_vacuum({int(pages)})").fetchall()
+        # executescript steps the statement to its end (execute would free one page).
+        self._db.executescript(f"PRAGMA incremental_vacuum({int(pages)});")
 
     def load_events(self) -> list[Event]:
         rows = self._db.execute(
