@@ -247,6 +247,15 @@ class JobManager:
         self._cache(job)
         return job
 
+    def in_memory(self) -> dict[str, int]:
+        """How many jobs memory holds, by why: it grows with what runs, not with history."""
+        return {
+            "running": len(self._jobs),
+            "finished_cached": len(self._finished),
+            "snapshot_finished": len(self._recent)
+            + sum(len(children) for children in self._done_children.values()),
+        }
+
     def _cache(self, job: JobState) -> None:
         self._finished[job.job_id] = job
         self._finished.move_to_end(job.job_id)
