@@ -217,8 +217,17 @@ def command_list(client: ProgressClient, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def watch_jobs(client: ProgressClient, jobs: list[dict[str, Any]], *, quiet: bool = False) -> int:
-    """Follow the jobs' events until every one is final; 1 if any did not complete."""
+def watch_jobs(
+    client: ProgressClient,
+    jobs: list[dict[str, Any]],
+    *,
+    quiet: bool = False,
+    bell: bool = False,
+) -> int:
+    """Follow the jobs' events until every one is final; 1 if any did not complete.
+
+    ``bell`` rings the terminal bell once they have ended, for a user who walked away.
+    """
     bars = Bars(sys.stderr)
     states = {job["job_id"]: job for job in jobs}
     try:
@@ -245,6 +254,9 @@ def watch_jobs(client: ProgressClient, jobs: list[dict[str, Any]], *, quiet: boo
         raise CLIError(f"lost the server's event stream: {error}") from None
     finally:
         bars.close()
+    if bell:
+        sys.stderr.write("\a")
+        sys.stderr.flush()
     outcome = EXIT_OK
     for job in states.values():
         if not quiet:
@@ -264,7 +276,7 @@ def command_watch(client: ProgressClient, args: argparse.Namespace) -> int:
         if not jobs:
             print("no running jobs")
             return EXIT_OK
-    return watch_jobs(client, jobs)
+    return watch_jobs(client, jobs, bell=args.bell)
 
 
 def command_cancel(client: ProgressClient, args: argparse.Namespace) -> int:
@@ -342,6 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
         "watch", parents=[common], help="progress bars until the jobs end (default: all running)"
     )
     watch.add_argument("jobs", nargs="*", metavar="JOB", help="job id, id prefix or name")
+    watch.add_argument(
+        "--bell", action="store_true", help="ring the terminal bell when the jobs have ended"
+    )
     watch.set_defaults(handler=command_watch)
 
     cancel = commands.add_parser("cancel", parents=[common], help="cancel a job")

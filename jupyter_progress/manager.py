@@ -22,7 +22,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -112,6 +112,9 @@ class JobManager:
         self._last_event_id = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._reclaiming: asyncio.Task[None] | None = None
+        # Called with the public document of every job that ends (webhooks.py); each must
+        # return at once and never raise into the manager.
+        self.final_listeners: list[Callable[[dict[str, Any]], None]] = []
 
     # ----- lifecycle -------------------------------------------------------------------
 
@@ -523,6 +526,11 @@ class JobManager:
         self._heard_at.pop(job.job_id, None)
         self.log.info("job %s %s: %s", job.job_id, status.value, job.name)
         self._emit(job, durable=True)
+        for listener in self.final_listeners:
+            try:
+                listener(job.to_dict())
+            except Exception:
+                self.log.exception("a listener of job %s's end failed; the job is done", job.job_id)
         self._settle(job)
         if status is JobStatus.COMPLETED and not job.leave:
             self._remove(job)  # like tqdm's leave=False: the bar goes once it is done
