@@ -82,6 +82,9 @@ def server_root_dir(server: ServerInfo) -> Path | None:
     return None
 
 
+MAX_PAGE = 1000  # the server's largest page
+
+
 def resolve_job(client: ProgressClient, reference: str) -> dict[str, Any]:
     """A job by full id, unique id prefix, or exact name."""
     if len(reference) == 32:
@@ -90,10 +93,11 @@ def resolve_job(client: ProgressClient, reference: str) -> dict[str, Any]:
         except ProgressAPIError as error:
             if error.status not in (400, 404):
                 raise
-    jobs = client.list_jobs()
+    jobs = client.list_page([("limit", str(MAX_PAGE))])["jobs"]  # the newest
     matches = [job for job in jobs if job["job_id"].startswith(reference)]
-    if not matches:
-        matches = [job for job in jobs if job["name"] == reference]
+    if not matches:  # a name: searched in all of history
+        named = client.list_page([("q", reference[:200]), ("limit", str(MAX_PAGE))])["jobs"]
+        matches = [job for job in named if job["name"] == reference]
     if not matches:
         raise CLIError(f"no job matches {reference!r} (see: jupyter progress list)")
     if len(matches) > 1:
@@ -186,9 +190,6 @@ class Bars:
 # ----- commands --------------------------------------------------------------------------
 
 
-MAX_PAGE = 1000  # the server's largest page
-
-
 def command_list(client: ProgressClient, args: argparse.Namespace) -> int:
     """Newest first, page by page from the server: ``--limit`` jobs, or ``--all``."""
     if args.limit is not None and args.limit < 1:
@@ -272,7 +273,8 @@ def command_watch(client: ProgressClient, args: argparse.Namespace) -> int:
     if args.jobs:
         jobs = [resolve_job(client, reference) for reference in args.jobs]
     else:
-        jobs = [job for job in client.list_jobs() if not is_final(job["status"])]
+        running = [("status", "pending"), ("status", "processing"), ("limit", str(MAX_PAGE))]
+        jobs = client.list_page(running)["jobs"]
         if not jobs:
             print("no running jobs")
             return EXIT_OK
