@@ -45,6 +45,7 @@ from .sse import Event, format_json_event
 from .store import JobStore, RemovedJob
 
 RESTART_MESSAGE = "the server restarted while this job was running"
+ANNOUNCE_BATCH = 1000  # job_removed events sent per turn of the event loop
 
 
 class JobRunner(Protocol):
@@ -112,6 +113,7 @@ class JobManager:
         self._last_event_id = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._reclaiming: asyncio.Task[None] | None = None
+        self._announcing: set[asyncio.Task[None]] = set()  # job_removed events of a bulk delete
         # Called with the public document of every job that ends (webhooks.py); each must
         # return at once and never raise into the manager.
         self.final_listeners: list[Callable[[dict[str, Any]], None]] = []
@@ -143,7 +145,7 @@ class JobManager:
         ]
 
     async def stop(self) -> None:
-        tasks = [*self._tasks, *([self._reclaiming] if self._reclaiming else [])]
+        tasks = [*self._tasks, *self._announcing, *([self._reclaiming] if self._reclaiming else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -584,7 +586,9 @@ class JobManager:
         self._forget(removed)
 
     def _forget(self, removed: Sequence[RemovedJob]) -> None:
-        """Jobs deleted from the store: out of memory, and a ``job_removed`` event each."""
+        """Jobs deleted from the store: out of memory at once, and a ``job_removed`` event
+        each, the first thousand at once and the rest between other work (a bulk delete
+        of 100,000 must not hold the event loop while it announces them)."""
         for gone in removed:
             job_id = gone.job_id
             self._finished.pop(job_id, None)
@@ -595,10 +599,29 @@ class JobManager:
                 children = self._done_children.get(gone.ancestors[0])
                 if children is not None:
                     children.pop(job_id, None)
+        self._announce_removed(removed[:ANNOUNCE_BATCH])
+        rest = removed[ANNOUNCE_BATCH:]
+        if not rest:
+            return
+        try:
+            task = asyncio.get_running_loop().create_task(self._announce_in_batches(rest))
+        except RuntimeError:  # no event loop (a script using the manager): at once
+            self._announce_removed(rest)
+            return
+        self._announcing.add(task)
+        task.add_done_callback(self._announcing.discard)
+
+    async def _announce_in_batches(self, removed: Sequence[RemovedJob]) -> None:
+        for start in range(0, len(removed), ANNOUNCE_BATCH):
+            await asyncio.sleep(0)
+            self._announce_removed(removed[start : start + ANNOUNCE_BATCH])
+
+    def _announce_removed(self, removed: Sequence[RemovedJob]) -> None:
+        for gone in removed:
             event_id = self._next_event_id()
-            payload = {"type": "job_removed", "data": {"job_id": job_id}}
+            payload = {"type": "job_removed", "data": {"job_id": gone.job_id}}
             frame = format_json_event(event_id, "job_removed", payload)
-            self._publish(Event(event_id, job_id, frame, gone.ancestors))
+            self._publish(Event(event_id, gone.job_id, frame, gone.ancestors))
 
     def _next_event_id(self) -> int:
         """Strictly increasing, and still so after a restart: microseconds since the epoch."""
