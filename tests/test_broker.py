@@ -97,3 +97,16 @@ def test_sink_takes_events_while_idle_and_the_queue_keeps_order_when_busy() -> N
     sub._take_all()
     sub.push(event(4, "a"))
     assert sub.closed
+
+
+def test_a_childs_event_reaches_readers_of_its_ancestors_once() -> None:
+    broker = EventBroker()
+    of_parent = broker.subscribe(["parent"])
+    of_grandparent = broker.subscribe(["grandparent"])
+    of_both = broker.subscribe(["parent", "child"])
+    of_other = broker.subscribe(["other"])
+    child_event = Event(1, "child", b"c", ("parent", "grandparent"))
+    broker.publish(child_event)
+    for sub in (of_parent, of_grandparent, of_both):
+        assert sub.pending == [child_event]
+    assert of_other.pending == []
