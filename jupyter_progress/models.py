@@ -8,11 +8,15 @@ imports them from here too).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
+import math
 import re
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from . import contract
@@ -253,14 +257,105 @@ def parse_job_id(value: str) -> str:
     return value
 
 
-def parse_status_filter(value: str | None) -> JobStatus | None:
-    if value is None:
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+MAX_QUERY_LENGTH = MAX_NAME_LENGTH
+#: ``?status=finished``: the three final statuses.
+FINISHED = "finished"
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """A validated ``GET jobs`` query: whose jobs, which, and from where (the cursor)."""
+
+    parent_id: str | None = None
+    statuses: frozenset[str] | None = None
+    q: str | None = None
+    before: tuple[float, str] | None = None
+    limit: int = DEFAULT_PAGE_SIZE
+
+
+def encode_cursor(created_at: float, job_id: str) -> str:
+    """Opaque to clients: the position (creation time, id) of a page's last job."""
+    return base64.urlsafe_b64encode(f"{created_at!r}:{job_id}".encode()).decode().rstrip("=")
+
+
+def parse_cursor(text: str) -> tuple[float, str]:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
+        created_text, job_id = raw.split(":")
+        created_at = float(created_text)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidRequest("'before' is not a cursor this server gave") from None
+    if not math.isfinite(created_at) or not JOB_ID_PATTERN.match(job_id):
+        raise InvalidRequest("'before' is not a cursor this server gave")
+    return created_at, job_id
+
+
+def parse_statuses(values: list[str]) -> frozenset[str] | None:
+    """Repeatable ``status``; ``finished`` stands for the three final ones."""
+    if not values:
         return None
+    statuses: set[str] = set()
+    for value in values:
+        if value == FINISHED:
+            statuses.update(status.value for status in FINAL_STATUSES)
+        else:
+            statuses.add(_status(value).value)
+    return frozenset(statuses)
+
+
+def _status(value: str) -> JobStatus:
     try:
         return JobStatus(value)
     except ValueError:
-        choices = ", ".join(s.value for s in JobStatus)
+        choices = ", ".join([*(s.value for s in JobStatus), FINISHED])
         raise InvalidRequest(f"unknown status {value!r}; one of {choices}") from None
+
+
+def parse_job_page(
+    *,
+    statuses: list[str],
+    q: str | None,
+    parent: str | None,
+    limit: str | None,
+    before: str | None,
+) -> JobPage:
+    size = DEFAULT_PAGE_SIZE
+    if limit is not None:
+        if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= MAX_PAGE_SIZE:
+            raise InvalidRequest(f"'limit' must be an integer from 1 to {MAX_PAGE_SIZE}")
+        size = int(limit)
+    if q is not None and (len(q) > MAX_QUERY_LENGTH or "\x00" in q):
+        raise InvalidRequest(f"'q' is at most {MAX_QUERY_LENGTH} characters")
+    return JobPage(
+        parent_id=None if parent is None else parse_job_id(parent),
+        statuses=parse_statuses(statuses),
+        q=q or None,
+        before=None if before is None else parse_cursor(before),
+        limit=size,
+    )
+
+
+def parse_finished_deletion(
+    statuses: list[str], before: str | None
+) -> tuple[frozenset[str], float | None]:
+    """``DELETE jobs?status=finished[&before=ISO]``: which finished jobs, ended before when."""
+    chosen = parse_statuses(statuses)
+    if not chosen:
+        raise InvalidRequest("say which jobs to delete: ?status=finished")
+    if any(status not in FINAL_STATUSES for status in chosen):
+        raise InvalidRequest("only finished jobs can be deleted in bulk")
+    finished_before = None
+    if before is not None:
+        try:
+            moment = datetime.fromisoformat(before.strip().replace("Z", "+00:00"))
+            if moment.tzinfo is None:  # a time without a zone is UTC, like every time here
+                moment = moment.replace(tzinfo=timezone.utc)
+            finished_before = moment.timestamp()
+        except (ValueError, OverflowError, OSError):
+            raise InvalidRequest("'before' must be an ISO 8601 time") from None
+    return chosen, finished_before
 
 
 def parse_error_samples(value: Any) -> list[dict[str, str]]:

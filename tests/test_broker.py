@@ -118,3 +118,16 @@ def test_broker_delivers_in_rounds_one_write_per_reader() -> None:
         assert writes[-1] == [5] and broker.rounds == 2
 
     asyncio.run(scenario())
+
+
+def test_a_childs_event_reaches_readers_of_its_ancestors_once() -> None:
+    broker = EventBroker()
+    of_parent = broker.subscribe(["parent"])
+    of_grandparent = broker.subscribe(["grandparent"])
+    of_both = broker.subscribe(["parent", "child"])
+    of_other = broker.subscribe(["other"])
+    child_event = Event(1, "child", b"c", ("parent", "grandparent"))
+    broker.publish(child_event)
+    for sub in (of_parent, of_grandparent, of_both):
+        assert sub.pending == [child_event]
+    assert of_other.pending == []
