@@ -391,6 +391,8 @@ class JobManager:
                 raise InvalidRequest(f"this server does not run {spec.kind.value!r} jobs")
             runner.validate(spec)
             details = runner.details(spec)
+        if spec.notify:  # the page notifies when it ends, however short it ran
+            details = {**details, "notify": True}
         ancestors = self._ancestors_of_new_child(spec.parent_id)
         now = time.time()
         job = JobState(

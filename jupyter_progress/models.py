@@ -196,6 +196,7 @@ class JobSpec:
     unit: str = DEFAULT_UNIT
     unit_scale: bool = False
     leave: bool = True
+    notify: bool = False
 
 
 @dataclass(frozen=True)
@@ -421,6 +422,7 @@ def _nesting(body: dict[str, Any]) -> dict[str, Any]:
         "unit": unit or DEFAULT_UNIT,
         "unit_scale": _flag(body, "unit_scale", False),
         "leave": _flag(body, "leave", True),
+        "notify": _flag(body, "notify", False),
     }
 
 
@@ -435,7 +437,7 @@ def parse_job_spec(body: Any, *, max_concurrency: int) -> JobSpec:
     if job_id is not None:
         job_id = parse_job_id(job_id)
     name = _text(body, "name", MAX_NAME_LENGTH) or ""
-    common = {"kind", "name", "job_id", "parent_id", "unit", "unit_scale", "leave"}
+    common = {"kind", "name", "job_id", "parent_id", "unit", "unit_scale", "leave", "notify"}
     nesting = _nesting(body)
     if kind is JobKind.REPORTED:
         _reject_unknown(body, common | {"total"})

@@ -483,7 +483,8 @@ class tqdm(tqdm_asyncio, Generic[T]):  # type: ignore[misc]
 
     Takes every tqdm argument (positional ones too), plus keyword-only ``name`` (an alias
     of ``desc``), ``server`` (a ``ServerInfo``; default: found as the docs say) and
-    ``display`` (False: no output in a kernel). ``desc`` is the job's name, ``postfix``,
+    ``display`` (False: no output in a kernel) and ``notify`` (True: the page notifies
+    when the job ends, however short it ran). ``desc`` is the job's name, ``postfix``,
     ``unit``, ``unit_scale`` and ``leave`` its fields. Per-item outcomes: ``with
     bar.item(x):`` counts an exception inside as an error (suppressed) with a sample;
     ``bar.error(x, exc)`` counts one failed item.
@@ -497,6 +498,7 @@ class tqdm(tqdm_asyncio, Generic[T]):  # type: ignore[misc]
         name = kwargs.pop("name", None)
         server = kwargs.pop("server", None)
         show = kwargs.pop("display", True)
+        self._notify = bool(kwargs.pop("notify", False))
         if name is not None and "desc" not in kwargs and len(args) < 2:
             kwargs["desc"] = name
         if kwargs.get("disable") is None:
@@ -557,6 +559,8 @@ class tqdm(tqdm_asyncio, Generic[T]):  # type: ignore[misc]
         parent_id = self._parent_id()
         if parent_id:
             body["parent_id"] = parent_id
+        if self._notify:
+            body["notify"] = True
         if self._show and show:
             try:
                 from .widget import show_job

@@ -13,7 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jupyter_progress import Job, submit
+from jupyter_progress import Job, submit, track
+from jupyter_progress.client import ProgressClient
+from jupyter_progress.tracking import flush
 
 from helpers.server_process import ServerProcess
 
@@ -54,6 +56,22 @@ async def test_on_final_callback_that_raises_does_not_stop_the_others(server_env
             break
         await asyncio.sleep(0.05)
     assert seen == ["completed"]
+
+
+async def test_track_notify_marks_the_job_for_a_notification(server_env: str) -> None:
+    def loops() -> tuple[dict[str, object], dict[str, object]]:
+        asked = track(range(3), name="asked", notify=True)
+        plain = track(range(3), name="plain")
+        for bar in (asked, plain):
+            for _ in bar:
+                pass
+        assert flush(30)
+        with ProgressClient() as client:
+            return client.get_job(asked.job_id), client.get_job(plain.job_id)
+
+    asked, plain = await asyncio.to_thread(loops)
+    assert asked["details"] == {"notify": True} and asked["status"] == "completed"
+    assert plain["details"] == {}
 
 
 @pytest.fixture(scope="module")

@@ -48,6 +48,15 @@ test("a job shorter than the threshold gives nothing", () => {
   assert.ok(decideNotification("processing", short, { ...SETTINGS, notifyAfterSeconds: 0 }));
 });
 
+test("a job that asked to notify (track(notify=True)) does so under the threshold", () => {
+  const short = job({ finished_at: "2026-11-28T10:00:00.500Z", details: { notify: true } });
+  assert.equal(decideNotification("processing", short, SETTINGS)?.type, "success");
+});
+
+test("a nested bar's end gives nothing: it is a part of its parent's run", () => {
+  assert.equal(decideNotification("processing", job({ parent_id: "c".repeat(32) }), SETTINGS), null);
+});
+
 test("a job never seen unfinished by this page gives nothing", () => {
   assert.equal(decideNotification(undefined, job(), SETTINGS), null);
   assert.equal(decideNotification("completed", job(), SETTINGS), null);

@@ -73,9 +73,11 @@ function counts(job) {
 export function decideNotification(previousStatus, job, settings) {
   const seenRunning = !!previousStatus && !isFinal(/** @type {Job} */ ({ status: previousStatus }));
   if (!job || !seenRunning || !isFinal(job)) return null;
+  if (job.parent_id) return null; // a nested bar is a part of its parent's run
   if (settings.notifyOn === "failures" && job.status !== "failed") return null;
   const seconds = elapsedSeconds(job);
-  if (seconds === null || seconds < settings.notifyAfterSeconds) return null;
+  const asked = job.details?.notify === true; // track(..., notify=True)
+  if (seconds === null || (!asked && seconds < settings.notifyAfterSeconds)) return null;
   const name = clip(job.name || job.job_id, MAX_NAME);
   const took = formatDuration(seconds) || "0s";
   const outputPath = executedCopyPath(job);
