@@ -125,6 +125,7 @@ class JupyterProgress(ExtensionApp):
                 executor=self.executor,
                 dask_address=self.dask_address,
                 executor_class=self.executor_class,
+                server_address=self.server_address,
                 log=self.log,
             ),
             reporter_timeout=self.reporter_timeout,
@@ -149,6 +150,13 @@ class JupyterProgress(ExtensionApp):
                 (rf"/{API_PREFIX}/events", EventsHandler),
             ]
         )
+
+    def server_address(self) -> tuple[str, str]:
+        """This server's URL and token, for the kernels of notebook jobs."""
+        assert self.serverapp is not None
+        if self.serverapp.sock:
+            raise ValueError("a server on a Unix socket has no URL for kernels")
+        return self.serverapp.connection_url, str(self.serverapp.identity_provider.token or "")
 
     def job_url(self, job_id: str) -> str:
         assert self.serverapp is not None

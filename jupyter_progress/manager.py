@@ -334,6 +334,28 @@ class JobManager:
             job.message = message
         self._emit(job)
 
+    def job_progressed(
+        self,
+        job_id: str,
+        *,
+        details: Mapping[str, Any] | None = None,
+        message: str | None = None,
+    ) -> None:
+        """A running job's ``details`` (merged key by key) or ``message`` changed, with no
+        item done: a notebook's running cell and its log tail. One event if anything did."""
+        job = self._jobs.get(job_id)
+        if job is None or job.is_final:
+            return
+        changed = False
+        if details:
+            merged = {**job.details, **details}
+            if merged != job.details:
+                job.details, changed = merged, True
+        if message is not None and message != job.message:
+            job.message, changed = message, True
+        if changed:
+            self._emit(job)
+
     def job_finished(self, job_id: str, status: JobStatus, message: str | None = None) -> None:
         job = self._jobs.get(job_id)
         if job is None or job.is_final:

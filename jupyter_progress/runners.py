@@ -15,11 +15,14 @@ import importlib.util
 import json
 import logging
 import math
+import os
+import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from .exceptions import InvalidRequest, JobNotFound
 from .executors import ItemExecutor, ResultBatch, TargetError, describe_error, make_executor
@@ -32,6 +35,17 @@ if TYPE_CHECKING:
 MAX_LABEL_LENGTH = 200
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
+MAX_TITLE_LENGTH = 80
+#: The environment of a notebook job's kernel: its job, and the server to report to.
+PARENT_ENV, URL_ENV, TOKEN_ENV = (
+    "JUPYTER_PROGRESS_PARENT",
+    "JUPYTER_PROGRESS_URL",
+    "JUPYTER_PROGRESS_TOKEN",
+)
+#: Bytes of a running cell's output kept in a notebook job's ``details.log_tail``.
+MAX_LOG_TAIL_BYTES = 4096
+#: Most log-tail updates a notebook job sends per second.
+LOG_TAIL_PUSHES = 4
 
 
 def item_label(item: Any) -> str:
@@ -47,12 +61,15 @@ def make_runners(
     executor: str | None = None,
     dask_address: str = "",
     executor_class: type[ItemExecutor] | None = None,
+    server_address: Callable[[], tuple[str, str]] | None = None,
     log: logging.Logger,
 ) -> dict[JobKind, JobRunner]:
     """The runners of server-run kinds, from the values of ``c.JupyterProgress``.
 
     ``executor_class`` wins over ``executor``; without either, ``dask`` when a
-    ``dask_address`` is given, else ``process``.
+    ``dask_address`` is given, else ``process``. ``server_address`` gives the server's
+    URL and token (asked when a notebook starts: the port is known only once it listens),
+    for the kernels of notebook jobs.
     """
     runs_items: ItemExecutor
     if executor_class is not None:
@@ -63,7 +80,7 @@ def make_runners(
     log.info("jupyter-progress runs python jobs on the %s executor", runs_items.name)
     return {
         JobKind.PYTHON: PythonRunner(runs_items, log=log),
-        JobKind.NOTEBOOK: NotebookRunner(root_dir, log=log),
+        JobKind.NOTEBOOK: NotebookRunner(root_dir, server_address=server_address, log=log),
     }
 
 
@@ -178,12 +195,128 @@ def executed_path(source: Path) -> Path:
     return source.with_name(f"{source.stem}.executed.ipynb")
 
 
+def cell_title(source: str) -> str:
+    """What a cell is about, for the Jobs panel: its first comment line, else its first line.
+
+    ``# Load the data`` gives ``Load the data``; a cell of magics or code gives its first
+    non-empty line. Shortened to ``MAX_TITLE_LENGTH``.
+    """
+    lines = [line.strip() for line in source.splitlines() if line.strip()]
+    comment = next((line for line in lines if line.startswith("#")), None)
+    title = comment.lstrip("#").strip() if comment is not None else (lines[0] if lines else "")
+    if not title and lines:
+        title = lines[0]
+    return title if len(title) <= MAX_TITLE_LENGTH else title[: MAX_TITLE_LENGTH - 1] + "…"
+
+
+class LogTail:
+    """The last lines a cell wrote to stdout/stderr, at most ``limit`` bytes of UTF-8.
+
+    A carriage return rewrites its line, as on a terminal, so a text progress bar in the
+    cell (tqdm to stderr) shows as its latest state rather than as every redraw.
+    """
+
+    def __init__(self, limit: int = MAX_LOG_TAIL_BYTES) -> None:
+        self.limit = limit
+        self.text = ""
+
+    def clear(self) -> None:
+        self.text = ""
+
+    def add(self, chunk: str) -> None:
+        text = self.text + chunk
+        if "\r" in text:
+            lines = text.split("\n")
+            for position, line in enumerate(lines):
+                if "\r" in line:
+                    kept = [part for part in line.split("\r") if part]
+                    lines[position] = kept[-1] if kept else ""
+            text = "\n".join(lines)
+        if len(text) > self.limit:  # characters ≤ bytes: cut by characters first (cheap)
+            text = text[-self.limit :]
+        encoded = text.encode("utf-8", "replace")
+        if len(encoded) > self.limit:
+            text = encoded[-self.limit :].decode("utf-8", "ignore")
+        self.text = text
+
+
+def write_atomically(path: Path, write: Callable[[IO[str]], object]) -> None:
+    """Write a file through a temporary file beside ``path``, renamed over it at the end: a
+    reader opening the copy mid-run sees the previous version or this one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            write(file)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+class LiveCopy:
+    """The executed copy, rewritten after every cell at a cost that does not grow with it.
+
+    ``nbformat.write`` validates and deep-copies the whole notebook (25 ms for 100 small
+    cells); here each cell is serialized once, when it has run, and a write joins the
+    pieces. Sources stay strings rather than lists of lines, which every notebook reader
+    accepts. The final copy is written by ``nbformat.write`` itself (``write_final``), so
+    it is canonical and validated; an output that changes a cell already run (a display
+    update) reaches the copy then.
+    """
+
+    def __init__(self, nb: Any, path: Path) -> None:
+        self.nb = nb
+        self.path = path
+        self._cells = [self._dump(cell) for cell in nb.cells]
+
+    @staticmethod
+    def _dump(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, indent=1, ensure_ascii=False)
+
+    def cell_done(self, index: int) -> None:
+        self._cells[index] = self._dump(self.nb.cells[index])
+        write_atomically(self.path, self._write_pieces)
+
+    def _write_pieces(self, file: IO[str]) -> None:
+        file.write('{"cells": [\n')
+        file.write(",\n".join(self._cells))
+        file.write('\n],\n"metadata": ')
+        file.write(self._dump(self.nb.metadata))
+        file.write(f',\n"nbformat": {int(self.nb.nbformat)},\n')
+        file.write(f'"nbformat_minor": {int(self.nb.nbformat_minor)}\n}}\n')
+
+    def write_final(self) -> None:
+        import nbformat
+
+        write_atomically(self.path, lambda file: nbformat.write(self.nb, file))
+
+
+def _live_client_class() -> type[Any]:
+    """An nbclient ``NotebookClient`` that hands every stream output to ``on_stream``
+    (imported late: the server loads nbclient only once it runs a notebook)."""
+    from nbclient import NotebookClient
+
+    class LiveNotebookClient(NotebookClient):  # type: ignore[misc]
+        on_stream: Callable[[str], None] | None = None
+
+        def process_message(self, msg: dict[str, Any], cell: Any, cell_index: int) -> Any:
+            if msg.get("msg_type") == "stream" and self.on_stream is not None:
+                self.on_stream(str(msg.get("content", {}).get("text", "")))
+            return super().process_message(msg, cell, cell_index)
+
+    return LiveNotebookClient
+
+
 @dataclass(eq=False, kw_only=True)
 class _NotebookRun:
     """One notebook job, executed by nbclient on its own thread and event loop.
 
     Progress goes back to the server's loop with ``call_soon_threadsafe``; cancelling
-    cancels the execution task, which shuts the kernel down.
+    cancels the execution task, which shuts the kernel down. The executed copy is
+    rewritten (atomically) after every cell; the running cell's title and the tail of its
+    output go to the job's ``details``, the tail at most ``LOG_TAIL_PUSHES`` times a second.
     """
 
     job_id: str
@@ -195,11 +328,16 @@ class _NotebookRun:
     loop: asyncio.AbstractEventLoop
     log: logging.Logger
     forget: Callable[[str], object]
+    kernel_env: dict[str, str] = field(default_factory=dict)
+    write_every_cell: bool = True
     cancelled: threading.Event = field(init=False, default_factory=threading.Event)
     thread: threading.Thread = field(init=False)
     _thread_loop: asyncio.AbstractEventLoop | None = field(init=False, default=None)
     _task: asyncio.Task[None] | None = field(init=False, default=None)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+    _tail: LogTail = field(init=False, default_factory=LogTail)
+    _tail_pushed_at: float = field(init=False, default=0.0)
+    _tail_timer: asyncio.TimerHandle | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.thread = threading.Thread(
@@ -242,27 +380,62 @@ class _NotebookRun:
         except asyncio.CancelledError:
             self.log.info("notebook job %s: execution stopped", self.job_id)
 
+    # ----- the log tail (on the run's own loop) -----
+
+    def _on_stream(self, text: str) -> None:
+        self._tail.add(text)
+        if self._tail_timer is not None:
+            return  # a push is already due; it will carry this text too
+        wait = self._tail_pushed_at + 1 / LOG_TAIL_PUSHES - time.monotonic()
+        if wait <= 0:
+            self._push_tail()
+        else:
+            self._tail_timer = asyncio.get_running_loop().call_later(wait, self._push_tail)
+
+    def _push_tail(self) -> None:
+        self._tail_timer = None
+        self._tail_pushed_at = time.monotonic()
+        self._post(self.manager.job_progressed, self.job_id, details={"log_tail": self._tail.text})
+
+    def _start_cell(self, position: int, count: int, title: str) -> None:
+        if self._tail_timer is not None:
+            self._tail_timer.cancel()
+            self._tail_timer = None
+        self._tail.clear()
+        details = {"cell": position, "cell_count": count, "cell_title": title, "log_tail": ""}
+        self._post(self.manager.job_progressed, self.job_id, details=details)
+
+    def _end_cell(self) -> None:
+        """The cell's last output reaches the job before its item does."""
+        if self._tail_timer is not None:
+            self._tail_timer.cancel()
+            self._push_tail()
+
     async def _execute(self) -> None:
         import nbformat
-        from nbclient import NotebookClient
         from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
         nb = nbformat.read(self.source, as_version=4)
         inject_parameters(nb, self.parameters)
         code_cells = [index for index, cell in enumerate(nb.cells) if cell.cell_type == "code"]
-        self._post(self.manager.job_started, self.job_id, total=len(code_cells))
-        client = NotebookClient(
+        count = len(code_cells)
+        self._post(self.manager.job_started, self.job_id, total=count)
+        client = _live_client_class()(
             nb,
             timeout=self.timeout,
             shutdown_kernel="immediate",
             resources={"metadata": {"path": str(self.source.parent)}},
         )
-        status, message = JobStatus.COMPLETED, f"{len(code_cells)} cells executed"
+        client.on_stream = self._on_stream
+        copy = LiveCopy(nb, self.output)
+        status, message = JobStatus.COMPLETED, f"{count} cells executed"
         try:
-            async with client.async_setup_kernel():
+            async with client.async_setup_kernel(env={**os.environ, **self.kernel_env}):
                 await self._record_language(client, nb)
-                for number, index in enumerate(code_cells, 1):
-                    item = f"cell {number}"
+                for position, index in enumerate(code_cells):
+                    title = cell_title(nb.cells[index].source)
+                    item = f"cell {position + 1}"
+                    self._start_cell(position, count, title)
                     try:
                         await client.async_execute_cell(
                             nb.cells[index], index, execution_count=client.code_cells_executed + 1
@@ -270,18 +443,23 @@ class _NotebookRun:
                     except CellExecutionError as error:
                         text = f"{error.ename}: {error.evalue}"
                         status, message = JobStatus.FAILED, f"{item} failed: {text}"
+                        self._end_cell()
                         self._post(self.manager.item_finished, self.job_id, error=text, item=item)
                         break
                     except (CellTimeoutError, DeadKernelError) as error:
                         text = describe_error(error)
                         status, message = JobStatus.FAILED, f"{item} failed: {text}"
+                        self._end_cell()
                         self._post(self.manager.item_finished, self.job_id, error=text, item=item)
                         break
+                    self._end_cell()
+                    if self.write_every_cell:
+                        self._write(copy, index)
                     self._post(
                         self.manager.item_finished,
                         self.job_id,
                         item=item,
-                        message=f"{item} of {len(code_cells)}",
+                        message=f"{item} of {count}",
                     )
                 client.set_widgets_metadata()
         except asyncio.CancelledError:
@@ -292,14 +470,20 @@ class _NotebookRun:
             status, message = JobStatus.FAILED, describe_error(error)
         finally:
             try:
-                self.output.parent.mkdir(parents=True, exist_ok=True)
-                nbformat.write(nb, self.output)
+                copy.write_final()
             except Exception as error:
                 self.log.warning("could not write %s: %s", self.output, error)
                 if status is not JobStatus.CANCELLED:
                     status, message = JobStatus.FAILED, f"could not write the output: {error}"
             if status is not JobStatus.CANCELLED:
                 self._post(self.manager.job_finished, self.job_id, status, message)
+
+    def _write(self, copy: LiveCopy, index: int) -> None:
+        """The copy after a cell; a failed write is logged, and the final write decides."""
+        try:
+            copy.cell_done(index)
+        except Exception as error:
+            self.log.warning("could not write %s: %s", self.output, error)
 
     async def _record_language(self, client: Any, nb: Any) -> None:
         """Keep the kernel's ``language_info`` in the output, as ``nbclient.execute`` does."""
@@ -314,10 +498,32 @@ class _NotebookRun:
 class NotebookRunner:
     """``notebook`` jobs: execute a notebook headlessly, one progress item per code cell."""
 
-    def __init__(self, root_dir: str, *, log: logging.Logger | None = None) -> None:
+    def __init__(
+        self,
+        root_dir: str,
+        *,
+        server_address: Callable[[], tuple[str, str]] | None = None,
+        write_every_cell: bool = True,
+        log: logging.Logger | None = None,
+    ) -> None:
         self.root_dir = Path(root_dir).resolve()
+        self.server_address = server_address
+        self.write_every_cell = write_every_cell
         self.log = log or logging.getLogger(__name__)
         self._runs: dict[str, _NotebookRun] = {}
+
+    def kernel_env(self, job_id: str) -> dict[str, str]:
+        """What the job's kernel is told: its job (so ``track``/``tqdm`` bars inside are
+        the job's children) and how to reach this server."""
+        env = {PARENT_ENV: job_id}
+        if self.server_address is not None:
+            try:
+                url, token = self.server_address()
+            except Exception:
+                self.log.exception("the server's address is unknown to notebook job %s", job_id)
+            else:
+                env.update({URL_ENV: url, TOKEN_ENV: token})
+        return env
 
     def resolve(self, path: str, field: str) -> Path:
         """An absolute path for ``path`` (relative to the root dir), or 400 if it leaves it."""
@@ -367,6 +573,8 @@ class NotebookRunner:
             loop=asyncio.get_running_loop(),
             log=self.log,
             forget=lambda job_id: self._runs.pop(job_id, None),
+            kernel_env=self.kernel_env(job_id),
+            write_every_cell=self.write_every_cell,
         )
         self._runs[job_id] = run
         run.thread.start()
