@@ -16,12 +16,15 @@ from .broker import EventBroker
 from .handlers import (
     CancelHandler,
     EventsHandler,
+    JobFailuresHandler,
     JobHandler,
+    JobResultsHandler,
     JobsHandler,
     ProgressApp,
     ProgressReportHandler,
 )
 from .manager import JobManager
+from .results import ResultStore
 from .runners import make_runners
 from .store import JobStore, StoreLocked
 
@@ -76,6 +79,12 @@ class JupyterProgress(ExtensionApp):
         "state per job.",
     ).tag(config=True)
     max_concurrency = Int(32, help="Upper bound on a python job's 'concurrency'.").tag(config=True)
+    max_result_bytes = Int(
+        64 * 1024 * 1024,
+        help="Bytes of return values (as JSON) kept per python job, read with GET "
+        "jobs/{id}/results; past it a job's values are dropped (the job goes on). "
+        "0 keeps none. Failed items are always kept.",
+    ).tag(config=True)
 
     executor = CaselessStrEnum(
         ["process", "thread", "dask"],
@@ -100,6 +109,7 @@ class JupyterProgress(ExtensionApp):
 
     manager: JobManager
     broker: EventBroker
+    results: ResultStore
 
     def initialize_settings(self) -> None:
         self.broker = EventBroker(max_pending_bytes=self.subscriber_queue_bytes)
@@ -117,6 +127,10 @@ class JupyterProgress(ExtensionApp):
             )
             self.db_path = str(fallback)
             store = JobStore(self.db_path, events_kept=self.events_kept)
+        self.results = ResultStore(
+            Path(self.db_path).with_name(f"{Path(self.db_path).stem}-results.sqlite"),
+            max_bytes=self.max_result_bytes,
+        )
         self.manager = JobManager(
             store=store,
             broker=self.broker,
@@ -126,6 +140,7 @@ class JupyterProgress(ExtensionApp):
                 dask_address=self.dask_address,
                 executor_class=self.executor_class,
                 server_address=self.server_address,
+                results=self.results,
                 log=self.log,
             ),
             reporter_timeout=self.reporter_timeout,
@@ -135,6 +150,10 @@ class JupyterProgress(ExtensionApp):
             log=self.log,
         )
         self.manager.recover()
+        self.manager.removed_listeners.append(self.results.delete)
+        pruned = self.results.prune({job.job_id for job in self.manager.list_jobs()})
+        if pruned:
+            self.log.info("jupyter-progress forgot the results of %d deleted jobs", pruned)
         handlers_app: ProgressApp = self  # mypy checks that the handlers get what they need
         self.settings["jupyter_progress"] = handlers_app
         self.log.info("jupyter-progress keeps jobs in %s", self.db_path)
@@ -147,6 +166,8 @@ class JupyterProgress(ExtensionApp):
                 (rf"/{API_PREFIX}/jobs{job}", JobHandler),
                 (rf"/{API_PREFIX}/jobs{job}/progress", ProgressReportHandler),
                 (rf"/{API_PREFIX}/jobs{job}/cancel", CancelHandler),
+                (rf"/{API_PREFIX}/jobs{job}/results", JobResultsHandler),
+                (rf"/{API_PREFIX}/jobs{job}/failures", JobFailuresHandler),
                 (rf"/{API_PREFIX}/events", EventsHandler),
             ]
         )
@@ -167,6 +188,7 @@ class JupyterProgress(ExtensionApp):
 
     async def stop_extension(self) -> None:
         await self.manager.stop()
+        self.results.close()
 
     @property
     def root_dir(self) -> str:

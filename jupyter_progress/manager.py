@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from .broker import EventBroker
@@ -82,6 +82,8 @@ class JobManager:
         self._heard_at: dict[str, float] = {}  # monotonic time of a reporter's last word
         self._last_event_id = 0
         self._tasks: list[asyncio.Task[None]] = []
+        #: Called with the id of every job forgotten (what is kept beside it goes too).
+        self.removed_listeners: list[Callable[[str], object]] = []
 
     # ----- lifecycle -------------------------------------------------------------------
 
@@ -296,6 +298,11 @@ class JobManager:
         payload = {"type": "job_removed", "data": {"job_id": job_id}}
         self._publish(Event(event_id, job_id, format_json_event(event_id, "job_removed", payload)))
         self._flush()
+        for listener in self.removed_listeners:
+            try:
+                listener(job_id)
+            except Exception:
+                self.log.exception("job %s: a listener of its removal failed", job_id)
         self.log.info("job %s deleted", job_id)
 
     # ----- reports from runners (server-run kinds) -------------------------------------

@@ -25,14 +25,24 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from .exceptions import InvalidRequest, JobNotFound
-from .executors import ItemExecutor, ResultBatch, TargetError, describe_error, make_executor
+from .executors import (
+    ItemExecutor,
+    ResultBatch,
+    Target,
+    TargetError,
+    describe_error,
+    make_executor,
+)
 from .models import JobKind, JobStatus
 
 if TYPE_CHECKING:
     from .manager import JobManager, JobRunner
     from .models import JobSpec
+    from .results import ResultStore
 
 MAX_LABEL_LENGTH = 200
+#: A python job's ``details.target`` when its function came pickled.
+PICKLED_TARGET = "(a pickled function)"
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
 MAX_TITLE_LENGTH = 80
@@ -62,6 +72,7 @@ def make_runners(
     dask_address: str = "",
     executor_class: type[ItemExecutor] | None = None,
     server_address: Callable[[], tuple[str, str]] | None = None,
+    results: ResultStore | None = None,
     log: logging.Logger,
 ) -> dict[JobKind, JobRunner]:
     """The runners of server-run kinds, from the values of ``c.JupyterProgress``.
@@ -69,7 +80,7 @@ def make_runners(
     ``executor_class`` wins over ``executor``; without either, ``dask`` when a
     ``dask_address`` is given, else ``process``. ``server_address`` gives the server's
     URL and token (asked when a notebook starts: the port is known only once it listens),
-    for the kernels of notebook jobs.
+    for the kernels of notebook jobs. ``results`` keeps return values and failures.
     """
     runs_items: ItemExecutor
     if executor_class is not None:
@@ -79,21 +90,38 @@ def make_runners(
         runs_items = make_executor(kind, dask_address=dask_address or None, log=log)
     log.info("jupyter-progress runs python jobs on the %s executor", runs_items.name)
     return {
-        JobKind.PYTHON: PythonRunner(runs_items, log=log),
-        JobKind.NOTEBOOK: NotebookRunner(root_dir, server_address=server_address, log=log),
+        JobKind.PYTHON: PythonRunner(runs_items, results=results, log=log),
+        JobKind.NOTEBOOK: NotebookRunner(
+            root_dir, server_address=server_address, results=results, log=log
+        ),
     }
 
 
 class PythonRunner:
-    """``python`` jobs: ``target(item)`` for every item, on the configured executor."""
+    """``python`` jobs: ``target(item)`` for every item, on the configured executor.
 
-    def __init__(self, executor: ItemExecutor, *, log: logging.Logger | None = None) -> None:
+    With a ``ResultStore``, every failed item is kept, and return values too (unless its
+    ``max_bytes`` is 0).
+    """
+
+    def __init__(
+        self,
+        executor: ItemExecutor,
+        *,
+        results: ResultStore | None = None,
+        log: logging.Logger | None = None,
+    ) -> None:
         self.executor = executor
+        self.results = results
         self.log = log or logging.getLogger(__name__)
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def validate(self, spec: JobSpec) -> None:
-        """Refuse a target whose module the server cannot find (a 400, not a failed job)."""
+        """Refuse a target whose module the server cannot find (a 400, not a failed job).
+
+        A pickled function is loaded only where the items run (unpickling runs code)."""
+        if spec.function is not None:
+            return
         module = (spec.target or "").partition(":")[0]
         try:
             found = importlib.util.find_spec(module)
@@ -105,7 +133,7 @@ class PythonRunner:
     def details(self, spec: JobSpec) -> dict[str, Any]:
         return {
             "executor": self.executor.name,
-            "target": spec.target,
+            "target": spec.target if spec.function is None else PICKLED_TARGET,
             "concurrency": spec.concurrency,
         }
 
@@ -118,15 +146,30 @@ class PythonRunner:
 
     async def _run(self, job_id: str, spec: JobSpec, manager: JobManager) -> None:
         items = spec.items or []
+        results = self.results
+        keep = results is not None and results.keeps_results
+        if results is not None:
+            results.open_job(job_id)
+        ref = spec.function if spec.function is not None else spec.target or ""
+        target = Target(ref, result_limit=results.max_bytes if results and keep else 0)
         manager.job_started(job_id)
 
         def on_results(batch: ResultBatch) -> None:
-            for index, error in batch:
+            for entry in batch:
+                index, error = entry[0], entry[1]
                 label = item_label(items[index])
+                if results is not None:
+                    if error is not None:
+                        results.add_failure(job_id, index, items[index], error)
+                    elif keep and len(entry) > 2:
+                        dropped = results.add(job_id, index, entry[2])
+                        if dropped is not None:
+                            self.log.warning("job %s: %s", job_id, dropped)
+                            manager.job_progressed(job_id, details={"results_dropped": dropped})
                 manager.item_finished(job_id, error=error, item=label, message=label)
 
         try:
-            await self.executor.run(job_id, spec.target or "", items, spec.concurrency, on_results)
+            await self.executor.run(job_id, target, items, spec.concurrency, on_results)
         except TargetError as error:
             manager.job_finished(job_id, JobStatus.FAILED, str(error))
             return
@@ -136,6 +179,9 @@ class PythonRunner:
                 job_id, JobStatus.FAILED, f"the executor failed: {describe_error(error)}"
             )
             return
+        finally:
+            if results is not None:
+                results.close_job(job_id)
         try:
             job = manager.get(job_id)
         except JobNotFound:  # cancelled and deleted meanwhile
@@ -330,6 +376,7 @@ class _NotebookRun:
     forget: Callable[[str], object]
     kernel_env: dict[str, str] = field(default_factory=dict)
     write_every_cell: bool = True
+    results: ResultStore | None = None
     cancelled: threading.Event = field(init=False, default_factory=threading.Event)
     thread: threading.Thread = field(init=False)
     _thread_loop: asyncio.AbstractEventLoop | None = field(init=False, default=None)
@@ -443,14 +490,12 @@ class _NotebookRun:
                     except CellExecutionError as error:
                         text = f"{error.ename}: {error.evalue}"
                         status, message = JobStatus.FAILED, f"{item} failed: {text}"
-                        self._end_cell()
-                        self._post(self.manager.item_finished, self.job_id, error=text, item=item)
+                        self._cell_failed(position, item, text)
                         break
                     except (CellTimeoutError, DeadKernelError) as error:
                         text = describe_error(error)
                         status, message = JobStatus.FAILED, f"{item} failed: {text}"
-                        self._end_cell()
-                        self._post(self.manager.item_finished, self.job_id, error=text, item=item)
+                        self._cell_failed(position, item, text)
                         break
                     self._end_cell()
                     if self.write_every_cell:
@@ -478,6 +523,13 @@ class _NotebookRun:
             if status is not JobStatus.CANCELLED:
                 self._post(self.manager.job_finished, self.job_id, status, message)
 
+    def _cell_failed(self, position: int, item: str, error: str) -> None:
+        self._end_cell()
+        if self.results is not None:
+            self._post(self.results.add_failure, self.job_id, position, item, error)
+            self._post(self.results.close_job, self.job_id)
+        self._post(self.manager.item_finished, self.job_id, error=error, item=item)
+
     def _write(self, copy: LiveCopy, index: int) -> None:
         """The copy after a cell; a failed write is logged, and the final write decides."""
         try:
@@ -504,8 +556,10 @@ class NotebookRunner:
         *,
         server_address: Callable[[], tuple[str, str]] | None = None,
         write_every_cell: bool = True,
+        results: ResultStore | None = None,
         log: logging.Logger | None = None,
     ) -> None:
+        self.results = results
         self.root_dir = Path(root_dir).resolve()
         self.server_address = server_address
         self.write_every_cell = write_every_cell
@@ -575,7 +629,10 @@ class NotebookRunner:
             forget=lambda job_id: self._runs.pop(job_id, None),
             kernel_env=self.kernel_env(job_id),
             write_every_cell=self.write_every_cell,
+            results=self.results,
         )
+        if self.results is not None:
+            self.results.open_job(job_id)
         self._runs[job_id] = run
         run.thread.start()
 
