@@ -13,6 +13,7 @@ from jupyter_server.utils import url_path_join
 from traitlets import CaselessStrEnum, Float, Int, Type, Unicode, default
 
 from .broker import EventBroker
+from .exceptions import JobNotFound
 from .handlers import (
     CancelHandler,
     EventsHandler,
@@ -85,6 +86,25 @@ class JupyterProgress(ExtensionApp):
         "jobs/{id}/results; past it a job's values are dropped (the job goes on). "
         "0 keeps none. Failed items are always kept.",
     ).tag(config=True)
+    snapshot_finished = Int(
+        50,
+        help="Finished top-level jobs a new unfiltered event stream gets in its snapshot "
+        "(the newest), beside every pending or running job; older ones are paged with "
+        "GET jobs.",
+    ).tag(config=True)
+    keep_finished = Int(
+        10_000,
+        help="Finished jobs kept (the newest); older ones are deleted in the background. "
+        "0: no bound by number.",
+    ).tag(config=True)
+    keep_finished_days = Float(
+        30.0,
+        help="Days a finished job is kept; older ones are deleted in the background. "
+        "0: no bound by age.",
+    ).tag(config=True)
+    prune_interval = Float(
+        300.0, help="Seconds between background retention passes (one also runs at start)."
+    ).tag(config=True)
 
     executor = CaselessStrEnum(
         ["process", "thread", "dask"],
@@ -147,11 +167,15 @@ class JupyterProgress(ExtensionApp):
             flush_interval=self.flush_interval,
             events_kept=self.events_kept,
             events_kept_bytes=self.events_kept_bytes,
+            snapshot_finished=self.snapshot_finished,
+            keep_finished=self.keep_finished,
+            keep_finished_days=self.keep_finished_days,
+            prune_interval=self.prune_interval,
             log=self.log,
         )
         self.manager.recover()
         self.manager.removed_listeners.append(self.results.delete)
-        pruned = self.results.prune({job.job_id for job in self.manager.list_jobs()})
+        pruned = self.results.prune(self._job_exists)
         if pruned:
             self.log.info("jupyter-progress forgot the results of %d deleted jobs", pruned)
         handlers_app: ProgressApp = self  # mypy checks that the handlers get what they need
@@ -171,6 +195,13 @@ class JupyterProgress(ExtensionApp):
                 (rf"/{API_PREFIX}/events", EventsHandler),
             ]
         )
+
+    def _job_exists(self, job_id: str) -> bool:
+        try:
+            self.manager.get(job_id)
+        except JobNotFound:
+            return False
+        return True
 
     def server_address(self) -> tuple[str, str]:
         """This server's URL and token, for the kernels of notebook jobs."""

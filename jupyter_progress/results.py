@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,13 +152,14 @@ class ResultStore:
             self._db.execute("DELETE FROM results WHERE job_id = ?", (job_id,))
             self._db.execute("DELETE FROM failures WHERE job_id = ?", (job_id,))
 
-    def prune(self, keep: set[str]) -> int:
-        """Forget the values and failures of every job not in ``keep`` (deleted while the
-        server was down, or by a path that did not say so); how many jobs were pruned."""
+    def prune(self, exists: Callable[[str], bool]) -> int:
+        """Forget the values and failures of every job for which ``exists`` is false
+        (deleted while the server was down, or by a path that did not say so); how many
+        jobs were pruned."""
         held: set[str] = set()
         for table in ("results", "failures", "dropped"):
             held.update(job for (job,) in self._db.execute(f"SELECT DISTINCT job_id FROM {table}"))
-        gone = held - keep
+        gone = {job_id for job_id in held if not exists(job_id)}
         for job_id in gone:
             self.delete(job_id)
         return len(gone)

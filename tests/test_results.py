@@ -48,7 +48,7 @@ def test_result_store_keeps_values_in_item_order_with_nulls_and_pages(tmp_path: 
     store.close()
     reopened = ResultStore(tmp_path / "r.sqlite", max_bytes=1000)
     assert reopened.results("a", total=5, offset=0, limit=10).entries[4] == {"i": 4}
-    assert reopened.prune(keep=set()) == 1
+    assert reopened.prune(lambda job_id: False) == 1
     assert reopened.results("a", total=5, offset=0, limit=10).entries == [None] * 5
     assert reopened.failures("a", offset=0, limit=10).entries == []
     reopened.close()
