@@ -306,6 +306,8 @@ class track(Generic[T]):
             "total": self.total,
             "job_id": self.job_id,
         }
+        if os.environ.get("JUPYTER_PROGRESS_PARENT"):  # in a notebook job's kernel: its child
+            body["parent_id"] = os.environ["JUPYTER_PROGRESS_PARENT"]
         self._reporter = _Reporter(server, self.job_id, body, self._display)
         self._reporter.start()
 

@@ -121,3 +121,44 @@ async def test_notebook_job_is_live_copy_title_and_log_tail_move(
     assert lines[1].startswith("http://")
     assert final["details"]["cell"] == 2
     assert final["details"]["output_path"] == "live.executed.ipynb"
+
+
+async def test_track_inside_a_notebook_job_is_its_child_on_the_jobs_stream(
+    api: httpx.AsyncClient, jp_root_dir: Path
+) -> None:
+    write_notebook(
+        jp_root_dir / "nested.ipynb",
+        "# Inner loop\nimport time\nfrom jupyter_progress import track\n"
+        "for _ in track(range(5), name='inner bar'):\n    time.sleep(0.1)",
+    )
+    response = await api.post("jobs", json={"kind": "notebook", "path": "nested.ipynb"})
+    job_id = response.json()["job_id"]
+    children: list[dict[str, Any]] = []
+    final: dict[str, Any] = {}
+
+    async def follow() -> None:
+        timeout = httpx.Timeout(10.0, read=120.0)
+        async with api.stream("GET", "events", params={"job": job_id}, timeout=timeout) as stream:
+            async for line in stream.aiter_lines():
+                if not line.startswith("data: "):
+                    continue
+                payload = json.loads(line[len("data: ") :])
+                state = payload["data"]
+                if payload["type"] != "job_updated":
+                    continue
+                if state["job_id"] == job_id:
+                    if state["status"] in FINAL:
+                        final.update(state)
+                        return
+                else:
+                    children.append(state)
+
+    await asyncio.wait_for(follow(), 120)
+    assert final["status"] == "completed", final
+    assert children, "the inner bar never reached the notebook job's stream"
+    assert {child["parent_id"] for child in children} == {job_id}
+    assert {child["name"] for child in children} == {"inner bar"}
+    listed = (await api.get("jobs", params={"parent": job_id})).json()["jobs"]
+    assert [child["name"] for child in listed] == ["inner bar"]
+    assert listed[0]["status"] == "completed"
+    assert listed[0]["progress"]["processed"] == 5
