@@ -88,6 +88,10 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
+#: One encoder for every value: ``json.dumps`` with options builds a new one per call.
+_ENCODER = json.JSONEncoder(default=_jsonable, allow_nan=False, separators=(",", ":"))
+
+
 def encode_result(value: Any, limit: int) -> str | None:
     """An item's return value as JSON text (where it ran: the server gets a string).
 
@@ -96,10 +100,13 @@ def encode_result(value: Any, limit: int) -> str | None:
     """
     if value is None:
         return None
-    try:
-        text = json.dumps(value, default=_jsonable, allow_nan=False, separators=(",", ":"))
-    except (ValueError, TypeError, RecursionError):
-        text = json.dumps(repr(value))
+    if type(value) is int:  # the commonest value, 10x faster than an encoder
+        text = str(value)
+    else:
+        try:
+            text = _ENCODER.encode(value)
+        except (ValueError, TypeError, RecursionError):
+            text = json.dumps(repr(value))
     return text if len(text) <= limit else TOO_LARGE
 
 
@@ -567,6 +574,8 @@ class _DaskJob:
     cancelling: asyncio.Future[Any] | None = field(init=False, default=None)
     _completed: Any = field(init=False, default=None)
     _refill: asyncio.TimerHandle | None = field(init=False, default=None)
+    _to_deliver: list[Any] = field(init=False, default_factory=list)
+    _delivery: asyncio.Future[None] | None = field(init=False, default=None)
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -584,28 +593,43 @@ class _DaskJob:
                 if self.cancelled:
                     break
                 batch = [done, *completed.next_batch(block=False)]
-                self.sink.add_on_loop(await self._outcomes(batch))
+                self.futures.difference_update(batch)
                 if len(self.futures) <= self.concurrency // 2:
                     completed.update(self._submit_more())
                 elif len(self.futures) < self.concurrency and self._refill is None:
                     self._refill = loop.call_later(REFILL_DELAY, self._deferred_refill)
+                if self.result_limit:  # values travel while the next items run
+                    self._to_deliver.extend(batch)
+                    if self._delivery is None or self._delivery.done():
+                        self._delivery = asyncio.ensure_future(self._deliver())
+                else:
+                    self.sink.add_on_loop(await self._outcomes(batch, {}))
         finally:
+            if self._delivery is not None:
+                await asyncio.gather(self._delivery, return_exceptions=True)
             if self._refill is not None:
                 self._refill.cancel()
             if self.futures:
                 await self.client.cancel(list(self.futures))
 
-    async def _outcomes(self, batch: list[Any]) -> ResultBatch:
-        """The batch's entries; the values of a job that keeps them come in one ``gather``
-        and are encoded here (the workers need no jupyter-progress installed)."""
-        values: dict[Any, Any] = {}
-        if self.result_limit:
+    async def _deliver(self) -> None:
+        """Fetch the values of the done items (one ``gather`` for all that finished while
+        the previous one travelled; encoded here, so workers need no jupyter-progress),
+        then hand them over."""
+        while self._to_deliver:
+            batch, self._to_deliver = self._to_deliver, []
             finished = [future for future in batch if future.status == "finished"]
+            values: dict[Any, Any] = {}
             if finished:
                 try:
-                    values = dict(zip(finished, await self.client.gather(finished), strict=True))
+                    gathered = await self.client.gather(finished)
+                    values = dict(zip(finished, gathered, strict=True))
                 except Exception as failure:
                     self.log.warning("could not gather the results of Dask items: %s", failure)
+            self.sink.add_on_loop(await self._outcomes(batch, values))
+
+    async def _outcomes(self, batch: list[Any], values: dict[Any, Any]) -> ResultBatch:
+        """The batch's entries, with the values gathered for them."""
         outcomes: ResultBatch = []
         for future in batch:
             index, error = await self._outcome(future)
