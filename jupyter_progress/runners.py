@@ -527,7 +527,6 @@ class _NotebookRun:
         self._end_cell()
         if self.results is not None:
             self._post(self.results.add_failure, self.job_id, position, item, error)
-            self._post(self.results.close_job, self.job_id)
         self._post(self.manager.item_finished, self.job_id, error=error, item=item)
 
     def _write(self, copy: LiveCopy, index: int) -> None:
@@ -632,7 +631,7 @@ class NotebookRunner:
             results=self.results,
         )
         if self.results is not None:
-            self.results.open_job(job_id)
+            self.results.delete(job_id)  # nothing of an earlier job with this id
         self._runs[job_id] = run
         run.thread.start()
 

@@ -14,7 +14,7 @@ import nbformat
 
 from jupyter_progress.runners import MAX_LOG_TAIL_BYTES, LiveCopy, LogTail, cell_title
 
-from helpers.job_helpers import FINAL, write_notebook
+from helpers.job_helpers import FINAL, final_state, write_notebook
 
 SLOW_CELL = (
     "# Print for a while\n"
@@ -162,3 +162,28 @@ async def test_track_inside_a_notebook_job_is_its_child_on_the_jobs_stream(
     assert [child["name"] for child in listed] == ["inner bar"]
     assert listed[0]["status"] == "completed"
     assert listed[0]["progress"]["processed"] == 5
+
+
+async def test_a_failing_cell_is_an_error_sample_and_a_failure_with_its_cell_number(
+    api: httpx.AsyncClient, jp_root_dir: Path
+) -> None:
+    write_notebook(
+        jp_root_dir / "breaks.ipynb",
+        "print('fine')",
+        "# Break it\nprint('about to fail')\nraise ValueError('boom')",
+        "print('never')",
+    )
+    response = await api.post("jobs", json={"kind": "notebook", "path": "breaks.ipynb"})
+    job_id = response.json()["job_id"]
+    final = await final_state(api, job_id)
+    assert final["status"] == "failed"
+    assert final["error_samples"] == [{"item": "cell 2", "error": "ValueError: boom"}]
+    assert final["details"]["cell"] == 1
+    assert final["details"]["cell_title"] == "Break it"
+    assert final["details"]["log_tail"] == "about to fail\n"
+    failures = (await api.get(f"jobs/{job_id}/failures")).json()
+    assert failures == {
+        "failures": [{"index": 1, "item": "cell 2", "error": "ValueError: boom"}],
+        "next_offset": None,
+    }
+    assert (await api.get(f"jobs/{job_id}/results")).json()["results"] == []
