@@ -106,7 +106,8 @@ def results_cost(args: argparse.Namespace) -> None:
         n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
     dask = (f"--JupyterProgress.dask_address={cluster.scheduler_address}",)
-    setups.append(("dask", 8, args.dask_items, dask))
+    setups += [("dask", 8, args.dask_items, dask), ("dask", 32, args.dask_items, dask)]
+    setups = [setup for setup in setups if setup[0] in args.executors]
     try:
         for executor, concurrency, n, extra in setups:
             chosen = extra or (f"--JupyterProgress.executor={executor}",)
@@ -137,6 +138,9 @@ def main() -> None:
     parser.add_argument("--dask-items", type=int, default=5_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--results", action="store_true", help="only P9: results kept or not")
+    parser.add_argument(
+        "--executors", nargs="+", default=["process", "thread", "dask"], help="with --results"
+    )
     args = parser.parse_args()
     if args.results:
         results_cost(args)

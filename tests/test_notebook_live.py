@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -52,10 +54,13 @@ def test_live_copy_is_a_valid_notebook_after_each_cell_and_canonical_at_the_end(
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("print('é')"), nbformat.v4.new_code_cell("2")]
     path = tmp_path / "out" / "copy.ipynb"
-    copy = LiveCopy(nb, path)
+    copy = LiveCopy(nb, path, logging.getLogger("test"))
     nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="é\n")]
     nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="not yet\n")]
-    copy.cell_done(0)
+    written = threading.Event()
+    copy.cell_done(0, on_written=written.set)
+    copy.wait()
+    assert written.is_set()
     mid_run = nbformat.read(path, as_version=4)
     nbformat.validate(mid_run)
     assert mid_run.cells[0].outputs[0]["text"] == "é\n"
@@ -95,7 +100,9 @@ async def test_notebook_job_is_live_copy_title_and_log_tail_move(
                 details = state.get("details", {})
                 if details.get("cell") == 1 and details.get("log_tail"):
                     tails.append(details["log_tail"])
-                    if copy_mid_run is None and state["status"] == "processing":
+                    # Cell 1 is counted once the copy holding it is on disk.
+                    counted = state["progress"]["processed"] >= 1
+                    if copy_mid_run is None and counted and state["status"] == "processing":
                         copy_mid_run = nbformat.read(output, as_version=4)
                 if state["status"] in FINAL:
                     return
