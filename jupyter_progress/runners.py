@@ -53,6 +53,9 @@ PARENT_ENV, URL_ENV, TOKEN_ENV = (
     "JUPYTER_PROGRESS_URL",
     "JUPYTER_PROGRESS_TOKEN",
 )
+#: Seconds between two writes of a notebook job's executed copy, at least: cells that end
+#: sooner share one write (a cell is counted once the copy holding it is on disk).
+COPY_WRITE_INTERVAL = 0.2
 #: Bytes of a running cell's output kept in a notebook job's ``details.log_tail``.
 MAX_LOG_TAIL_BYTES = 4096
 #: Most log-tail updates a notebook job sends per second.
@@ -319,11 +322,13 @@ class LiveCopy:
     write joins the pieces. Sources stay strings rather than lists of lines, which every
     notebook reader accepts. The file is written and renamed over the copy by a writer
     thread, so the kernel goes on with the next cell meanwhile (a rename over a file costs
-    ~0.5 ms on ext4, which flushes the new data first); when writes fall behind, only the
-    newest version is written. ``on_written`` callbacks run once the copy holding their
-    cell is on disk. The final copy is written by ``nbformat.write`` itself
-    (``write_final``, after any write in flight), so it is canonical and validated; an
-    output that changes a cell already run (a display update) reaches the copy then.
+    ~0.5 ms and more on ext4, which flushes the new data first); cells that end within
+    ``COPY_WRITE_INTERVAL`` of the last write share the next one (only the newest version
+    is written), so a notebook of quick cells is not a stream of disk writes.
+    ``on_written`` callbacks run once the copy holding their cell is on disk. The final
+    copy is written by ``nbformat.write`` itself (``write_final``, after any write in
+    flight), so it is canonical and validated; an output that changes a cell already run
+    (a display update) reaches the copy then.
     """
 
     def __init__(self, nb: Any, path: Path, log: logging.Logger) -> None:
@@ -366,10 +371,17 @@ class LiveCopy:
             self._changed.notify_all()
 
     def _write_pending(self) -> None:
+        written_at = -COPY_WRITE_INTERVAL
         while True:
             with self._changed:
                 while self._pending is None and not self._closed:
                     self._changed.wait()
+                # Cells that end within COPY_WRITE_INTERVAL of the last write share the next.
+                while not self._closed:
+                    wait = written_at + COPY_WRITE_INTERVAL - time.monotonic()
+                    if wait <= 0:
+                        break
+                    self._changed.wait(wait)
                 if self._pending is None:
                     return
                 text, self._pending = self._pending, None
@@ -379,6 +391,7 @@ class LiveCopy:
                 write_atomically(self.path, functools.partial(_put, text))
             except Exception as error:  # the final write decides; this one is only logged
                 self.log.warning("could not write %s: %s", self.path, error)
+            written_at = time.monotonic()
             for callback in callbacks:
                 callback()
             with self._changed:
