@@ -86,6 +86,9 @@ def server_root_dir(server: ServerInfo) -> Path | None:
     return None
 
 
+MAX_PAGE = 1000  # the server's largest page
+
+
 def resolve_job(client: ProgressClient, reference: str) -> dict[str, Any]:
     """A job by full id, unique id prefix, or exact name."""
     if len(reference) == 32:
@@ -94,10 +97,11 @@ def resolve_job(client: ProgressClient, reference: str) -> dict[str, Any]:
         except ProgressAPIError as error:
             if error.status not in (400, 404):
                 raise
-    jobs = client.list_jobs()
+    jobs = client.list_page([("limit", str(MAX_PAGE))])["jobs"]  # the newest
     matches = [job for job in jobs if job["job_id"].startswith(reference)]
-    if not matches:
-        matches = [job for job in jobs if job["name"] == reference]
+    if not matches:  # a name: searched in all of history
+        named = client.list_page([("q", reference[:200]), ("limit", str(MAX_PAGE))])["jobs"]
+        matches = [job for job in named if job["name"] == reference]
     if not matches:
         raise CLIError(f"no job matches {reference!r} (see: jupyter progress list)")
     if len(matches) > 1:
@@ -205,7 +209,26 @@ class Bars:
 
 
 def command_list(client: ProgressClient, args: argparse.Namespace) -> int:
-    jobs = client.list_jobs(args.status)
+    """Newest first, page by page from the server: ``--limit`` jobs, or ``--all``."""
+    if args.limit is not None and args.limit < 1:
+        raise CLIError("--limit must be at least 1")
+    wanted = None if args.all else (args.limit or 100)
+    filters = [("status", status) for status in args.status or ()]
+    if args.search:
+        filters.append(("q", args.search))
+    jobs: list[dict[str, Any]] = []
+    cursor = None
+    while wanted is None or len(jobs) < wanted:
+        size = MAX_PAGE if wanted is None else min(wanted - len(jobs), MAX_PAGE)
+        page = client.list_page(
+            [*filters, ("limit", str(size)), *([("before", cursor)] if cursor else [])]
+        )
+        jobs.extend(page["jobs"])
+        cursor = page["next"]
+        if cursor is None:
+            break
+    if cursor is not None and not args.json:
+        print("(more jobs: --all lists them all, --limit N more of them)", file=sys.stderr)
     if args.json:
         print(json.dumps(jobs, indent=2))
     else:
@@ -213,8 +236,17 @@ def command_list(client: ProgressClient, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def watch_jobs(client: ProgressClient, jobs: list[dict[str, Any]], *, quiet: bool = False) -> int:
-    """Follow the jobs' events until every one is final; 1 if any did not complete."""
+def watch_jobs(
+    client: ProgressClient,
+    jobs: list[dict[str, Any]],
+    *,
+    quiet: bool = False,
+    bell: bool = False,
+) -> int:
+    """Follow the jobs' events until every one is final; 1 if any did not complete.
+
+    ``bell`` rings the terminal bell once they have ended, for a user who walked away.
+    """
     bars = Bars(sys.stderr)
     states = {job["job_id"]: job for job in jobs}
     try:
@@ -241,6 +273,9 @@ def watch_jobs(client: ProgressClient, jobs: list[dict[str, Any]], *, quiet: boo
         raise CLIError(f"lost the server's event stream: {error}") from None
     finally:
         bars.close()
+    if bell:
+        sys.stderr.write("\a")
+        sys.stderr.flush()
     outcome = EXIT_OK
     for job in states.values():
         if not quiet:
@@ -256,11 +291,12 @@ def command_watch(client: ProgressClient, args: argparse.Namespace) -> int:
     if args.jobs:
         jobs = [resolve_job(client, reference) for reference in args.jobs]
     else:
-        jobs = [job for job in client.list_jobs() if not is_final(job["status"])]
+        running = [("status", "pending"), ("status", "processing"), ("limit", str(MAX_PAGE))]
+        jobs = client.list_page(running)["jobs"]
         if not jobs:
             print("no running jobs")
             return EXIT_OK
-    return watch_jobs(client, jobs)
+    return watch_jobs(client, jobs, bell=args.bell)
 
 
 def command_cancel(client: ProgressClient, args: argparse.Namespace) -> int:
@@ -397,7 +433,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     listing = commands.add_parser("list", parents=[common], help="list jobs, newest first")
-    listing.add_argument("--status", choices=[status.value for status in JobStatus])
+    listing.add_argument(
+        "--status",
+        action="append",
+        choices=[*(status.value for status in JobStatus), "finished"],
+        help="only jobs of this status (repeatable; finished = completed, failed, cancelled)",
+    )
+    listing.add_argument("--limit", type=int, help="at most this many jobs (default 100)")
+    listing.add_argument("--all", action="store_true", help="every job, page by page")
+    listing.add_argument("--search", metavar="TEXT", help="only jobs whose name contains TEXT")
     listing.add_argument("--json", action="store_true", help="print the jobs as JSON")
     listing.set_defaults(handler=command_list)
 
@@ -405,6 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
         "watch", parents=[common], help="progress bars until the jobs end (default: all running)"
     )
     watch.add_argument("jobs", nargs="*", metavar="JOB", help="job id, id prefix or name")
+    watch.add_argument(
+        "--bell", action="store_true", help="ring the terminal bell when the jobs have ended"
+    )
     watch.set_defaults(handler=command_watch)
 
     cancel = commands.add_parser("cancel", parents=[common], help="cancel a job")

@@ -10,7 +10,18 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
-from traitlets import CaselessStrEnum, Float, Int, Type, Unicode, default
+from traitlets import (
+    Bool,
+    CaselessStrEnum,
+    Float,
+    Int,
+    List,
+    TraitError,
+    Type,
+    Unicode,
+    default,
+    validate,
+)
 
 from .broker import EventBroker
 from .exceptions import JobNotFound
@@ -28,6 +39,7 @@ from .manager import JobManager
 from .results import ResultStore
 from .runners import make_runners
 from .store import JobStore, StoreLocked
+from .webhooks import WebhookConfigError, WebhookSender, parse_webhooks
 
 API_PREFIX = "jupyter-progress/api"
 
@@ -86,6 +98,17 @@ class JupyterProgress(ExtensionApp):
         "jobs/{id}/results; past it a job's values are dropped (the job goes on). "
         "0 keeps none. Failed items are always kept.",
     ).tag(config=True)
+    max_workers = Int(
+        32,
+        help="Worker processes or threads of all python jobs together (not Dask jobs: the "
+        "cluster bounds those). A job whose concurrency does not fit waits 'pending', first "
+        "come first served, and starts with all its workers once they are free.",
+    ).tag(config=True)
+    max_running_notebooks = Int(
+        2,
+        help="Notebook jobs running at once (one kernel each); more wait 'pending', first "
+        "come first served.",
+    ).tag(config=True)
     snapshot_finished = Int(
         50,
         help="Finished top-level jobs a new unfiltered event stream gets in its snapshot "
@@ -127,14 +150,43 @@ class JupyterProgress(ExtensionApp):
         "overrides 'executor'.",
     ).tag(config=True)
 
+    webhooks: List[Any] = List(
+        help='URLs that get a POST {"text": <one line>, "job": <Job>} when a job ends '
+        '(Slack-compatible). Each entry is a URL or {"url": ..., "on": ["failed", ...]} '
+        "to hear only of some outcomes (completed, failed, cancelled). See docs/notifications.md.",
+    ).tag(config=True)
+    webhook_timeout = Float(
+        10.0, help="Seconds one webhook POST may take; it is tried 3 times with backoff."
+    ).tag(config=True)
+
+    @validate("webhooks")
+    def _validate_webhooks(self, proposal: Any) -> list[Any]:
+        try:
+            parse_webhooks(proposal["value"])
+        except WebhookConfigError as error:
+            raise TraitError(str(error)) from None
+        return list(proposal["value"])
+
+    patch_tqdm_in_kernels = Bool(
+        False,
+        help="Make tqdm.auto / tqdm.notebook bars report here in every kernel this server "
+        "starts (kernels inherit a PYTHONSTARTUP file that calls patch_tqdm(); a PYTHONSTARTUP "
+        "of your own still runs after it).",
+    ).tag(config=True)
+
     manager: JobManager
     broker: EventBroker
     results: ResultStore
+    webhook_sender: WebhookSender | None = None
 
     def initialize_settings(self) -> None:
+        if self.patch_tqdm_in_kernels:  # kernels get the server's environment
+            from .patching import kernel_environment
+
+            os.environ.update(kernel_environment(os.environ))
         self.broker = EventBroker(max_pending_bytes=self.subscriber_queue_bytes)
         try:
-            store = JobStore(self.db_path, events_kept=self.events_kept)
+            store = JobStore(self.db_path, events_kept=self.events_kept, log=self.log)
         except StoreLocked as error:
             fallback = Path(self.db_path).with_name(
                 f"{Path(self.db_path).stem}-{os.getpid()}.sqlite"
@@ -146,7 +198,7 @@ class JupyterProgress(ExtensionApp):
                 fallback,
             )
             self.db_path = str(fallback)
-            store = JobStore(self.db_path, events_kept=self.events_kept)
+            store = JobStore(self.db_path, events_kept=self.events_kept, log=self.log)
         self.results = ResultStore(
             Path(self.db_path).with_name(f"{Path(self.db_path).stem}-results.sqlite"),
             max_bytes=self.max_result_bytes,
@@ -161,6 +213,8 @@ class JupyterProgress(ExtensionApp):
                 executor_class=self.executor_class,
                 server_address=self.server_address,
                 results=self.results,
+                max_workers=max(1, self.max_workers),
+                max_running_notebooks=max(1, self.max_running_notebooks),
                 log=self.log,
             ),
             reporter_timeout=self.reporter_timeout,
@@ -178,6 +232,11 @@ class JupyterProgress(ExtensionApp):
         pruned = self.results.prune(self._job_exists)
         if pruned:
             self.log.info("jupyter-progress forgot the results of %d deleted jobs", pruned)
+        if self.webhooks:
+            self.webhook_sender = WebhookSender(
+                parse_webhooks(self.webhooks), timeout=self.webhook_timeout, log=self.log
+            )
+            self.manager.final_listeners.append(self.webhook_sender.job_finished)
         handlers_app: ProgressApp = self  # mypy checks that the handlers get what they need
         self.settings["jupyter_progress"] = handlers_app
         self.log.info("jupyter-progress keeps jobs in %s", self.db_path)
@@ -218,8 +277,16 @@ class JupyterProgress(ExtensionApp):
         await self.manager.start()
 
     async def stop_extension(self) -> None:
-        await self.manager.stop()
-        self.results.close()
+        # An extension that failed to load (bad config) has no manager: the server must
+        # still stop, not hang on an AttributeError here.
+        manager = getattr(self, "manager", None)
+        if manager is not None:
+            await manager.stop()
+        if self.webhook_sender is not None:
+            await self.webhook_sender.stop()
+        results = getattr(self, "results", None)
+        if results is not None:
+            results.close()
 
     @property
     def root_dir(self) -> str:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from .caps import Slots
 from .exceptions import InvalidRequest, JobNotFound
 from .executors import (
     ItemExecutor,
@@ -44,6 +45,9 @@ if TYPE_CHECKING:
 MAX_LABEL_LENGTH = 200
 #: A python job's ``details.target`` when its function came pickled.
 PICKLED_TARGET = "(a pickled function)"
+#: Seconds a stopping server waits for a job's workers to be reaped (they get SIGTERM,
+#: then SIGKILL after ``executors.TERMINATE_GRACE``).
+SHUTDOWN_WAIT = 5.0
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
 MAX_TITLE_LENGTH = 80
@@ -75,6 +79,8 @@ def make_runners(
     executor: str | None = None,
     dask_address: str = "",
     executor_class: type[ItemExecutor] | None = None,
+    max_workers: int = 32,
+    max_running_notebooks: int = 2,
     server_address: Callable[[], tuple[str, str]] | None = None,
     results: ResultStore | None = None,
     log: logging.Logger,
@@ -82,9 +88,11 @@ def make_runners(
     """The runners of server-run kinds, from the values of ``c.JupyterProgress``.
 
     ``executor_class`` wins over ``executor``; without either, ``dask`` when a
-    ``dask_address`` is given, else ``process``. ``server_address`` gives the server's
-    URL and token (asked when a notebook starts: the port is known only once it listens),
-    for the kernels of notebook jobs. ``results`` keeps return values and failures.
+    ``dask_address`` is given, else ``process``. ``max_workers`` caps the workers of all
+    python jobs together (not on Dask: the cluster bounds those), ``max_running_notebooks``
+    the kernels of notebook jobs. ``server_address`` gives the server's URL and token
+    (asked when a notebook starts: the port is known only once it listens), for the
+    kernels of notebook jobs. ``results`` keeps return values and failures.
     """
     runs_items: ItemExecutor
     if executor_class is not None:
@@ -94,9 +102,13 @@ def make_runners(
         runs_items = make_executor(kind, dask_address=dask_address or None, log=log)
     log.info("jupyter-progress runs python jobs on the %s executor", runs_items.name)
     return {
-        JobKind.PYTHON: PythonRunner(runs_items, results=results, log=log),
+        JobKind.PYTHON: PythonRunner(runs_items, max_workers=max_workers, results=results, log=log),
         JobKind.NOTEBOOK: NotebookRunner(
-            root_dir, server_address=server_address, results=results, log=log
+            root_dir,
+            max_running=max_running_notebooks,
+            server_address=server_address,
+            results=results,
+            log=log,
         ),
     }
 
@@ -112,6 +124,7 @@ class PythonRunner:
         self,
         executor: ItemExecutor,
         *,
+        max_workers: int = 32,
         results: ResultStore | None = None,
         log: logging.Logger | None = None,
     ) -> None:
@@ -119,6 +132,9 @@ class PythonRunner:
         self.results = results
         self.log = log or logging.getLogger(__name__)
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        #: The server-wide budget of workers; ``None`` where the executor's workers are not
+        #: this server's (a Dask cluster bounds its own).
+        self.workers = Slots(max_workers, unit="worker") if executor.local_workers else None
 
     def validate(self, spec: JobSpec) -> None:
         """Refuse a target whose module the server cannot find (a 400, not a failed job).
@@ -150,6 +166,24 @@ class PythonRunner:
 
     async def _run(self, job_id: str, spec: JobSpec, manager: JobManager) -> None:
         items = spec.items or []
+        concurrency = spec.concurrency
+        if self.workers is None or not items:
+            await self._run_admitted(job_id, spec, manager, concurrency)
+            return
+        concurrency = self.workers.share(min(concurrency, len(items)))
+        try:
+            await self.workers.acquire(job_id, concurrency, manager.job_waiting)
+        except asyncio.CancelledError:
+            return  # cancelled while it waited: the manager has already ended it
+        try:
+            await self._run_admitted(job_id, spec, manager, concurrency)
+        finally:
+            self.workers.release(job_id)  # the executor has reaped the job's workers
+
+    async def _run_admitted(
+        self, job_id: str, spec: JobSpec, manager: JobManager, concurrency: int
+    ) -> None:
+        items = spec.items or []
         results = self.results
         keep = results is not None and results.keeps_results
         if results is not None:
@@ -178,7 +212,7 @@ class PythonRunner:
                     manager.job_progressed(job_id, details={"results_dropped": dropped})
 
         try:
-            await self.executor.run(job_id, target, items, spec.concurrency, on_results)
+            await self.executor.run(job_id, target, items, concurrency, on_results)
         except TargetError as error:
             manager.job_finished(job_id, JobStatus.FAILED, str(error))
             return
@@ -199,11 +233,20 @@ class PythonRunner:
         manager.job_finished(job_id, JobStatus.COMPLETED, summary)
 
     def cancel(self, job_id: str) -> None:
+        if self.workers is not None and job_id in self.workers.waiting:
+            self.workers.drop(job_id)  # it never started: it ends at once
+            return
         self.executor.cancel(job_id)
 
     async def shutdown(self) -> None:
+        """Stop every job and wait (bounded) until their workers are reaped: none orphaned."""
+        if self.workers is not None:
+            for job_id in self.workers.waiting:
+                self.workers.drop(job_id)
         await self.executor.shutdown()
         tasks = list(self._tasks.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=SHUTDOWN_WAIT)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -630,6 +673,7 @@ class NotebookRunner:
         self,
         root_dir: str,
         *,
+        max_running: int = 2,
         server_address: Callable[[], tuple[str, str]] | None = None,
         write_every_cell: bool = True,
         results: ResultStore | None = None,
@@ -641,6 +685,9 @@ class NotebookRunner:
         self.write_every_cell = write_every_cell
         self.log = log or logging.getLogger(__name__)
         self._runs: dict[str, _NotebookRun] = {}
+        #: The server-wide budget of kernels (``max_running_notebooks``).
+        self.kernels = Slots(max_running, unit="kernel")
+        self._admitting: dict[str, asyncio.Task[None]] = {}
 
     def kernel_env(self, job_id: str) -> dict[str, str]:
         """What the job's kernel is told: its job (so ``track``/``tqdm`` bars inside are
@@ -702,7 +749,7 @@ class NotebookRunner:
             manager=manager,
             loop=asyncio.get_running_loop(),
             log=self.log,
-            forget=lambda job_id: self._runs.pop(job_id, None),
+            forget=self._forget,
             kernel_env=self.kernel_env(job_id),
             write_every_cell=self.write_every_cell,
             results=self.results,
@@ -710,15 +757,38 @@ class NotebookRunner:
         if self.results is not None:
             self.results.delete(job_id)  # nothing of an earlier job with this id
         self._runs[job_id] = run
+        task = asyncio.get_running_loop().create_task(
+            self._admit(run), name=f"jupyter-progress-nb-wait-{job_id}"
+        )
+        self._admitting[job_id] = task
+        task.add_done_callback(lambda _: self._admitting.pop(job_id, None))
+
+    async def _admit(self, run: _NotebookRun) -> None:
+        """Start the run once a kernel is free (``max_running_notebooks``), in arrival order."""
+        try:
+            await self.kernels.acquire(run.job_id, 1, run.manager.job_waiting)
+        except asyncio.CancelledError:
+            self._runs.pop(run.job_id, None)  # cancelled while it waited: it never ran
+            return
         run.thread.start()
 
+    def _forget(self, job_id: str) -> None:
+        """The run's thread is done and its kernel shut down: its kernel slot is free."""
+        self._runs.pop(job_id, None)
+        self.kernels.release(job_id)
+
     def cancel(self, job_id: str) -> None:
+        if job_id in self.kernels.waiting:
+            self.kernels.drop(job_id)
+            return
         run = self._runs.get(job_id)
         if run is not None:
             run.cancel()
 
     async def shutdown(self) -> None:
-        runs = list(self._runs.values())
+        for job_id in self.kernels.waiting:
+            self.kernels.drop(job_id)
+        runs = [run for run in self._runs.values() if run.thread.is_alive()]
         for run in runs:
             run.cancel()
         for run in runs:

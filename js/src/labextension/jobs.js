@@ -7,6 +7,9 @@ import { FINAL_STATUSES, isFinal } from "../contract.js";
 /** @typedef {import("../contract.js").Job} Job */
 /** @typedef {import("../stream.js").ProgressStream} ProgressStream */
 
+/** The command that opens the Jobs panel; argument `{jobId}` shows that job. */
+export const COMMAND_SHOW_JOBS = "jupyter-progress:show-jobs";
+
 /** After the stream is open, how long its first snapshot may take to arrive. */
 export const SNAPSHOT_GRACE_MS = 1000;
 

@@ -58,10 +58,48 @@ export class JobsPanelWidget extends Widget {
       rowActions: options.openPath ? [openExecutedCopy(options.openPath)] : [],
     });
     if (!stream) this.panel.setNotice("No Jupyter server reachable from this page.");
+    /** @type {(() => void) | null} stops waiting for a row to reveal */
+    this._stopReveal = null;
+  }
+
+  /**
+   * Bring one job's row into view, outlined, its error samples open (the action of a
+   * notification). A row not there yet (the panel was just created) is shown when it
+   * arrives, within 10 s.
+   * @param {string} jobId
+   */
+  revealJob(jobId) {
+    this._stopReveal?.();
+    const selector = `.jp-progress-jobs-row[data-job-id="${CSS.escape(jobId)}"]`;
+    const reveal = () => {
+      const row = /** @type {HTMLElement | null} */ (this.node.querySelector(selector));
+      if (!row) return false;
+      if (row.hidden) this.panel.setFilter("all");
+      for (const other of this.node.querySelectorAll(".jp-mod-highlighted")) {
+        other.classList.remove("jp-mod-highlighted");
+      }
+      row.classList.add("jp-mod-highlighted");
+      row.querySelector("details")?.setAttribute("open", "");
+      row.scrollIntoView?.({ block: "nearest" });
+      return true;
+    };
+    if (reveal()) return;
+    const observer = new MutationObserver(() => {
+      if (reveal()) stop();
+    });
+    const timer = setTimeout(() => stop(), 10_000);
+    const stop = () => {
+      observer.disconnect();
+      clearTimeout(timer);
+      this._stopReveal = null;
+    };
+    this._stopReveal = stop;
+    observer.observe(this.node, { childList: true, subtree: true });
   }
 
   dispose() {
     if (this.isDisposed) return;
+    this._stopReveal?.();
     this.panel.destroy();
     super.dispose();
   }
