@@ -162,7 +162,9 @@ def test_unit_postfix_and_description_changes_reach_rest_and_the_stream(
     seen = [data for kind, data in reader.of(job_id) if kind == "job_updated"]
     names = [data["name"] for data in seen]
     assert names[0] == "download" and names[-1] == "epoch 2"
-    assert names.index("epoch 2") < next(i for i, d in enumerate(seen) if d["postfix"])
+    # The reporter sends the latest state: on a busy machine the new name and the postfix
+    # may travel in one report, but the name is never seen after the postfix.
+    assert names.index("epoch 2") <= next(i for i, d in enumerate(seen) if d["postfix"])
     assert seen[-1]["postfix"] == "loss=0.31" and seen[-1]["status"] == "completed"
 
 
