@@ -14,6 +14,10 @@ workers are) and a bare ``client.map(abs, range(N))`` + ``gather`` on the same D
 Then the cost per item of the broadcast itself: ``JobManager.item_finished`` in this
 process (state update, one serialization, store marking, publish) with 0, 1 and 100
 subscribers.
+
+``--results`` (P9) measures only what keeping return values costs: the same jobs on a
+server that keeps them (the default) and on one with ``max_result_bytes=0`` (values
+neither encoded nor moved nor stored), alternating, best of ``--repeat`` each, per executor.
 """
 
 from __future__ import annotations
@@ -92,12 +96,55 @@ def broadcast_cost(subscribers: int, items: int = 20_000) -> float:
     return elapsed / items * 1e6
 
 
+def results_cost(args: argparse.Namespace) -> None:
+    """P9: items/s with return values kept against the same jobs without, as ratios."""
+    from distributed import LocalCluster
+
+    rows: list[tuple[str, float, float]] = []
+    setups = [("process", WORKERS, args.items, ()), ("thread", WORKERS, args.items, ())]
+    cluster = LocalCluster(
+        n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=":0"
+    )
+    dask = (f"--JupyterProgress.dask_address={cluster.scheduler_address}",)
+    setups += [("dask", 8, args.dask_items, dask), ("dask", 32, args.dask_items, dask)]
+    setups = [setup for setup in setups if setup[0] in args.executors]
+    try:
+        for executor, concurrency, n, extra in setups:
+            chosen = extra or (f"--JupyterProgress.executor={executor}",)
+            kept = start_server(*chosen)
+            dropped = start_server(*chosen, "--JupyterProgress.max_result_bytes=0")
+            rates: dict[str, list[float]] = {"kept": [], "none": []}
+            try:
+                for _ in range(args.repeat):
+                    for label, server in (("none", dropped), ("kept", kept)):
+                        rate = server_job(server.url, server.token, n, concurrency)
+                        rates[label].append(rate)
+            finally:
+                kept.stop()
+                dropped.stop()
+            rows.append((f"{executor} (concurrency {concurrency})", max(rates["kept"]),
+                         max(rates["none"])))  # fmt: skip
+    finally:
+        cluster.close()
+    print(f"\nP9: trivial items (operator:abs) with results kept, best of {args.repeat}")
+    print(f"{'executor':<26}{'kept items/s':>14}{'not kept':>12}{'ratio':>8}")
+    for name, kept_rate, none_rate in rows:
+        print(f"{name:<26}{kept_rate:>14.0f}{none_rate:>12.0f}{kept_rate / none_rate:>8.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--dask-items", type=int, default=5_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--results", action="store_true", help="only P9: results kept or not")
+    parser.add_argument(
+        "--executors", nargs="+", default=["process", "thread", "dask"], help="with --results"
+    )
     args = parser.parse_args()
+    if args.results:
+        results_cost(args)
+        return
     n, repeat = args.items, args.repeat
     rows: list[tuple[str, float, str, float]] = []
 

@@ -1,10 +1,13 @@
-"""``jupyter progress``: list, watch, cancel and run jobs of a running Jupyter server.
+"""``jupyter progress``: list, watch, cancel and run jobs of a running Jupyter server, and
+list a job's failed items.
 
 The server is found like ``jupyter server list`` finds it (Jupyter's runtime files), or
 from ``JUPYTER_PROGRESS_URL``/``JUPYTER_PROGRESS_TOKEN``, or ``--url``/``--token``.
 ``watch`` draws terminal progress bars from the event stream (no polling) and exits
 with the jobs' outcome, so a scripted notebook run shows live progress in a CI log and
-fails the step when the notebook fails.
+fails the step when the notebook fails. ``run`` takes papermill's parameter flags
+(``-p NAME VALUE``, ``-r``, ``-y YAML``, ``-f params.yaml``), prints a line as each cell
+starts (its title) and the executed copy's path at the end.
 
 Exit codes: 0 success; 1 a watched job failed or was cancelled; 2 an error (bad
 arguments, no server, unknown job); 130 interrupted.
@@ -40,6 +43,7 @@ EXIT_OK, EXIT_JOB_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 MAX_STREAM_FAILURES = 8
 MAX_SAMPLES_SHOWN = 5
 MAX_MESSAGE_SHOWN = 40
+FAILURES_PAGE = 5000
 
 
 class CLIError(Exception):
@@ -148,6 +152,7 @@ class Bars:
         self.stream = stream
         self.bars: dict[str, Any] = {}
         self.final: dict[str, dict[str, Any]] = {}
+        self.cells: dict[str, int] = {}
 
     def update(self, job: dict[str, Any]) -> None:
         from tqdm import tqdm
@@ -168,6 +173,7 @@ class Bars:
                 dynamic_ncols=True,
                 mininterval=0.2 if self.stream.isatty() else 1.0,
             )
+        self._announce_cell(job, bar)
         bar.total = progress.get("total")
         bar.n = progress.get("processed", 0)
         errors = progress.get("errors", 0)
@@ -181,6 +187,18 @@ class Bars:
             self.final[job_id] = job
         else:
             bar.update(0)
+
+    def _announce_cell(self, job: dict[str, Any], bar: Any) -> None:
+        """A notebook job's new running cell, as a line above the bars (and in a CI log)."""
+        details = job.get("details") or {}
+        cell = details.get("cell")
+        if not isinstance(cell, int) or self.cells.get(job["job_id"]) == cell:
+            return
+        self.cells[job["job_id"]] = cell
+        title = str(details.get("cell_title") or "").replace("\n", " ")
+        where = f"cell {cell + 1}/{details.get('cell_count', '?')}"
+        name = str(job.get("name") or job["job_id"][:8])[:40]
+        bar.write(f"{name}: {where}" + (f": {title}" if title else ""), file=self.stream)
 
     def close(self) -> None:
         for bar in self.bars.values():
@@ -287,12 +305,59 @@ def command_cancel(client: ProgressClient, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+PYTHON_WORDS = {"True": True, "False": False, "None": None}
+
+
 def parameter_value(text: str) -> Any:
-    """``-p`` values are JSON when they parse (numbers, true, lists), else strings."""
+    """``-p`` values as papermill reads them (``True``, ``None``, numbers), or JSON (``true``,
+    lists), else strings."""
+    if text in PYTHON_WORDS:
+        return PYTHON_WORDS[text]
     try:
         return json.loads(text)
     except ValueError:
         return text
+
+
+def yaml_parameters(text: str, where: str) -> dict[str, Any]:
+    """Parameters from YAML (``-y``, ``-f``), dates kept as text, as papermill does."""
+    import yaml
+
+    class NoDates(yaml.SafeLoader):
+        pass
+
+    NoDates.yaml_implicit_resolvers = {
+        first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    try:
+        loaded = yaml.load(text, Loader=NoDates)
+    except yaml.YAMLError as error:
+        problem = getattr(error, "problem", None) or type(error).__name__
+        mark = getattr(error, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise CLIError(f"{where} is not valid YAML: {problem}{at}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict) or not all(isinstance(key, str) for key in loaded):
+        raise CLIError(f"{where} must be a mapping of parameter names to values")
+    return loaded
+
+
+def run_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """Papermill's order: files (``-f``), then YAML (``-y``), then ``-p``, then ``-r``."""
+    parameters: dict[str, Any] = {}
+    for path in args.parameter_files or []:
+        try:
+            text = Path(path).expanduser().read_text(encoding="utf-8")
+        except OSError as error:
+            raise CLIError(f"cannot read {path}: {error.strerror or error}") from None
+        parameters.update(yaml_parameters(text, path))
+    for text in args.parameter_yaml or []:
+        parameters.update(yaml_parameters(text, "-y"))
+    parameters.update({name: parameter_value(value) for name, value in args.parameters or []})
+    parameters.update({name: value for name, value in args.raw_parameters or []})
+    return parameters
 
 
 def notebook_path(path: str, root_dir: Path | None) -> str:
@@ -309,8 +374,7 @@ def notebook_path(path: str, root_dir: Path | None) -> str:
 def command_run(client: ProgressClient, args: argparse.Namespace) -> int:
     root_dir = server_root_dir(client.server)
     body: dict[str, Any] = {"kind": "notebook", "path": notebook_path(args.notebook, root_dir)}
-    parameters = {name: parameter_value(value) for name, value in args.parameters or []}
-    parameters.update({name: value for name, value in args.raw_parameters or []})
+    parameters = run_parameters(args)
     if parameters:
         body["parameters"] = parameters
     if args.output:
@@ -323,7 +387,36 @@ def command_run(client: ProgressClient, args: argparse.Namespace) -> int:
     if args.no_watch:
         print(job["job_id"])
         return EXIT_OK
-    return watch_jobs(client, [job])
+    outcome = watch_jobs(client, [job])
+    output = (job.get("details") or {}).get("output_path")
+    if output:
+        local = root_dir / output if root_dir is not None else None
+        print(f"executed copy: {local if local is not None and local.exists() else output}")
+    return outcome
+
+
+def command_failures(client: ProgressClient, args: argparse.Namespace) -> int:
+    """Every failed item of a job (not only the samples in the Job): index, item, error."""
+    job = resolve_job(client, args.job)
+    failures: list[dict[str, Any]] = []
+    offset: int | None = 0
+    while offset is not None:
+        page = client.failures_page(job["job_id"], offset=offset, limit=FAILURES_PAGE)
+        failures.extend(page["failures"])
+        offset = page.get("next_offset")
+    if args.json:
+        print(json.dumps(failures, indent=2))
+        return EXIT_OK
+    if not failures:
+        print(f"{job['name']}: no failed items")
+        return EXIT_OK
+    for failure in failures:
+        item = (
+            json.dumps(failure["item"]) if not isinstance(failure["item"], str) else failure["item"]
+        )
+        print(f"{failure['index']}\t{item}\t{failure['error']}")
+    print(f"{len(failures)} failed items of {job['name']}", file=sys.stderr)
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -377,11 +470,26 @@ def build_parser() -> argparse.ArgumentParser:
         "-r", "--raw", dest="raw_parameters", nargs=2, action="append",
         metavar=("NAME", "VALUE"), help="a parameter taken as a string as is",
     )  # fmt: skip
+    run.add_argument(
+        "-y", "--parameters_yaml", dest="parameter_yaml", action="append", metavar="YAML",
+        help="parameters as a YAML mapping",
+    )  # fmt: skip
+    run.add_argument(
+        "-f", "--parameters_file", dest="parameter_files", action="append", metavar="FILE",
+        help="parameters from a YAML (or JSON) file",
+    )  # fmt: skip
     run.add_argument("-o", "--output", help="where to write the executed notebook")
     run.add_argument("--name", help="the job's name")
     run.add_argument("--timeout", type=float, help="seconds allowed per cell")
     run.add_argument("--no-watch", action="store_true", help="print the job id and return")
     run.set_defaults(handler=command_run)
+
+    failures = commands.add_parser(
+        "failures", parents=[common], help="every failed item of a job: index, item, error"
+    )
+    failures.add_argument("job", metavar="JOB", help="job id, id prefix or name")
+    failures.add_argument("--json", action="store_true", help="print the failures as JSON")
+    failures.set_defaults(handler=command_failures)
     return parser
 
 

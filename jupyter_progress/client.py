@@ -317,6 +317,16 @@ class _BaseClient(Generic[JobT, JobsT, NoneT]):
     def delete(self, job_id: str) -> NoneT:
         return self._send("DELETE", f"jobs/{job_id}")
 
+    def results_page(self, job_id: str, *, offset: int = 0, limit: int = 1000) -> JobT:
+        """``{"results": [...], "next_offset": n or None}``: return values in item order."""
+        params = {"offset": offset, "limit": limit}
+        return self._send("GET", f"jobs/{job_id}/results", params=params)
+
+    def failures_page(self, job_id: str, *, offset: int = 0, limit: int = 1000) -> JobT:
+        """``{"failures": [{"index", "item", "error"}, ...], "next_offset": n or None}``."""
+        params = {"offset": offset, "limit": limit}
+        return self._send("GET", f"jobs/{job_id}/failures", params=params)
+
 
 def _answer(response: httpx.Response, pick: str | None) -> Any:
     value = _raise_for_status(response)

@@ -11,6 +11,12 @@ processes or on a Dask cluster, and results come back to the loop in batches thr
 An item's outcome is ``None`` (it succeeded) or a one-line ``"TypeName: message"``; a
 traceback never leaves the worker. ``ItemExecutor.run`` raises ``TargetError`` when the
 target cannot be loaded at all, which fails the whole job rather than every item.
+
+The target is ``"package.module:function"`` or a function pickled by value (cloudpickle
+bytes, from a notebook), loaded where the items run. Wrapped in a ``Target`` with a
+``result_limit``, each item's return value comes back too, as JSON text encoded where the
+item ran (a batch entry ``(index, error, value)``); without one, entries are
+``(index, error)`` and no value is encoded or moved.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import json
 import logging
 import multiprocessing
 import sys
@@ -29,9 +36,13 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
-#: ``(item index, error or None)`` pairs, delivered on the event loop.
-ResultBatch = list[tuple[int, "str | None"]]
+#: ``(item index, error or None)`` pairs, delivered on the event loop; ``(index, error,
+#: value)`` when the job keeps results (``value``: JSON text, ``None`` for a failed item or
+#: a ``None`` result, ``TOO_LARGE`` for one over the limit).
+ResultBatch = list[tuple[Any, ...]]
 ResultSink = Callable[[ResultBatch], None]
+#: The value of an item whose JSON is longer than the job's ``result_limit``.
+TOO_LARGE = ""
 
 MAX_ERROR_LENGTH = 1000
 #: Largest number of items handed to one worker process at a time (running + queued).
@@ -55,6 +66,57 @@ class TargetError(Exception):
     """The job's target could not be loaded; no item can run."""
 
 
+@dataclass(frozen=True)
+class Target:
+    """What a job runs, and whether its results come back.
+
+    ``ref`` is ``"package.module:function"`` or cloudpickle bytes of a function;
+    ``result_limit`` > 0 returns each item's value as JSON text of at most that many
+    characters (longer ones come back as ``TOO_LARGE``); 0 returns no values.
+    """
+
+    ref: str | bytes
+    result_limit: int = 0
+
+    @property
+    def label(self) -> str:
+        return self.ref if isinstance(self.ref, str) else "the pickled function"
+
+
+def as_target(target: str | bytes | Target) -> Target:
+    return target if isinstance(target, Target) else Target(target)
+
+
+def _jsonable(value: Any) -> Any:
+    """For ``json.dumps``: NumPy values and arrays as lists and numbers, others as text."""
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):
+        return tolist()
+    return repr(value)
+
+
+#: One encoder for every value: ``json.dumps`` with options builds a new one per call.
+_ENCODER = json.JSONEncoder(default=_jsonable, allow_nan=False, separators=(",", ":"))
+
+
+def encode_result(value: Any, limit: int) -> str | None:
+    """An item's return value as JSON text (where it ran: the server gets a string).
+
+    ``None`` for ``None``; values JSON cannot hold become their ``repr`` (as do NaN and
+    infinities, which JSON has no words for); ``TOO_LARGE`` past ``limit`` characters.
+    """
+    if value is None:
+        return None
+    if type(value) is int:  # the commonest value, 10x faster than an encoder
+        text = str(value)
+    else:
+        try:
+            text = _ENCODER.encode(value)
+        except (ValueError, TypeError, RecursionError):
+            text = json.dumps(repr(value))
+    return text if len(text) <= limit else TOO_LARGE
+
+
 def describe_error(error: BaseException) -> str:
     """``TypeName: message``: what a user needs to fix an item, without a traceback."""
     text = str(error)
@@ -62,16 +124,43 @@ def describe_error(error: BaseException) -> str:
     return (f"{name}: {text}" if text else name)[:MAX_ERROR_LENGTH]
 
 
-def load_target(target: str) -> Callable[[Any], Any]:
-    """Import ``package.module:function``; ``TargetError`` with the reason if that fails."""
-    module_name, _, attribute = target.partition(":")
+def load_target(target: str | bytes | Target) -> Callable[[Any], Any]:
+    """Import ``package.module:function`` or unpickle the function (cloudpickle);
+    ``TargetError`` with the reason if that fails."""
+    ref = as_target(target).ref
+    if isinstance(ref, bytes):
+        try:
+            import cloudpickle
+
+            function = cloudpickle.loads(ref)
+        except BaseException as error:
+            raise TargetError(
+                f"cannot load the pickled function: {describe_error(error)} (the server's "
+                "environment must have the packages and the Python version it needs)"
+            ) from None
+        if not callable(function):
+            raise TargetError("the pickled object is not callable")
+        return function
+    module_name, _, attribute = ref.partition(":")
     try:
         function = getattr(importlib.import_module(module_name), attribute)
     except Exception as error:
-        raise TargetError(f"cannot load {target!r}: {describe_error(error)}") from None
+        raise TargetError(f"cannot load {ref!r}: {describe_error(error)}") from None
     if not callable(function):
-        raise TargetError(f"{target!r} is not callable")
+        raise TargetError(f"{ref!r} is not callable")
     return function
+
+
+def call_item(function: Callable[[Any], Any], item: Any, limit: int) -> tuple[Any, ...]:
+    """``(error, value)`` or ``(error,)`` of one item: the tail of its batch entry."""
+    error = value = None
+    try:
+        result = function(item)
+        if limit:
+            value = encode_result(result, limit)
+    except BaseException as exc:  # an item may even call sys.exit(); count it
+        error = describe_error(exc)
+    return (error, value) if limit else (error,)
 
 
 class _LoopSink:
@@ -149,7 +238,7 @@ class ItemExecutor:
         self._jobs: dict[str, _ExecutorJob] = {}
 
     async def open_job(
-        self, job_id: str, target: str, items: Sequence[Any], concurrency: int, sink: _LoopSink
+        self, job_id: str, target: Target, items: Sequence[Any], concurrency: int, sink: _LoopSink
     ) -> _ExecutorJob:
         """The job object that will run these items, reporting to ``sink``."""
         raise NotImplementedError(f"{type(self).__name__} must implement open_job (or run)")
@@ -157,7 +246,7 @@ class ItemExecutor:
     async def run(
         self,
         job_id: str,
-        target: str,
+        target: str | bytes | Target,
         items: Sequence[Any],
         concurrency: int,
         on_results: ResultSink,
@@ -166,7 +255,7 @@ class ItemExecutor:
         if not items:
             return
         sink = _LoopSink(asyncio.get_running_loop(), on_results)
-        job = await self.open_job(job_id, target, items, concurrency, sink)
+        job = await self.open_job(job_id, as_target(target), items, concurrency, sink)
         self._jobs[job_id] = job
         try:
             await job.run()
@@ -189,9 +278,10 @@ class ItemExecutor:
 # ----- worker processes -------------------------------------------------------------------
 
 
-def _worker_main(conn: Connection, target: str, sys_path: list[str]) -> None:
+def _worker_main(conn: Connection, target: Target, sys_path: list[str]) -> None:
     """A worker process: load the target once, then run the batches it is sent."""
     sys.path[:] = sys_path
+    limit = target.result_limit
     try:
         function = load_target(target)
     except TargetError as failure:
@@ -206,18 +296,13 @@ def _worker_main(conn: Connection, target: str, sys_path: list[str]) -> None:
         if batch is None:
             return
         for index, item in batch:
-            error = None
-            try:
-                function(item)
-            except BaseException as exc:  # an item may even call sys.exit(); count it
-                error = describe_error(exc)
-            conn.send((index, error))
+            conn.send((index, *call_item(function, item, limit)))
 
 
 class _Worker:
     """One worker process and the items it holds, oldest (the running one) first."""
 
-    def __init__(self, context: Any, target: str) -> None:
+    def __init__(self, context: Any, target: Target) -> None:
         parent, child = context.Pipe(duplex=True)
         self.conn: Connection = parent
         self.process = context.Process(
@@ -267,7 +352,7 @@ class _ProcessJob:
     """
 
     context: Any
-    target: str
+    target: Target
     items: Sequence[Any]
     concurrency: int
     sink: _LoopSink
@@ -367,15 +452,16 @@ class _ProcessJob:
         finished = 0
         try:
             while worker.conn.poll():
-                first, second = worker.conn.recv()
+                message = worker.conn.recv()
+                first = message[0]
                 if first == "ready":
                     worker.ready = True
                 elif first == "target_error":
-                    self.failure = second
+                    self.failure = message[1]
                     return
                 else:
                     worker.outstanding.remove(first)
-                    results.append((first, second))
+                    results.append(message)
                     finished += 1
         except (EOFError, OSError):
             worker.dead = True
@@ -397,9 +483,8 @@ class _ProcessJob:
                 code,
                 crashed,
             )
-            results.append(
-                (crashed, f"WorkerCrashed: the worker process exited (code {code}) on this item")
-            )
+            error = f"WorkerCrashed: the worker process exited (code {code}) on this item"
+            results.append((crashed, error, None) if self.target.result_limit else (crashed, error))
             self.pending.extendleft(reversed(worker.outstanding))
             worker.outstanding.clear()
         elif not worker.ready:
@@ -433,7 +518,7 @@ class ProcessExecutor(ItemExecutor):
         self.mp_context = mp_context or default_mp_context()
 
     async def open_job(
-        self, job_id: str, target: str, items: Sequence[Any], concurrency: int, sink: _LoopSink
+        self, job_id: str, target: Target, items: Sequence[Any], concurrency: int, sink: _LoopSink
     ) -> _ProcessJob:
         return _ProcessJob(self.mp_context, target, items, concurrency, sink, self.log)
 
@@ -450,6 +535,7 @@ class _ThreadJob:
     concurrency: int
     sink: _LoopSink
     thread_name: str
+    result_limit: int = 0
     next_index: int = field(init=False, default=0)
     lock: threading.Lock = field(init=False, default_factory=threading.Lock)
     cancelled: threading.Event = field(init=False, default_factory=threading.Event)
@@ -475,12 +561,8 @@ class _ThreadJob:
 
     def work(self) -> None:
         while (index := self.take()) is not None:
-            error = None
-            try:
-                self.function(self.items[index])
-            except BaseException as exc:  # even sys.exit() in an item is that item's error
-                error = describe_error(exc)
-            self.sink.add([(index, error)])
+            outcome = call_item(self.function, self.items[index], self.result_limit)
+            self.sink.add([(index, *outcome)])
 
 
 class ThreadExecutor(ItemExecutor):
@@ -493,10 +575,11 @@ class ThreadExecutor(ItemExecutor):
     name = "thread"
 
     async def open_job(
-        self, job_id: str, target: str, items: Sequence[Any], concurrency: int, sink: _LoopSink
+        self, job_id: str, target: Target, items: Sequence[Any], concurrency: int, sink: _LoopSink
     ) -> _ThreadJob:
         function = await asyncio.to_thread(load_target, target)
-        return _ThreadJob(function, items, concurrency, sink, f"jupyter-progress-{job_id[:8]}")
+        name = f"jupyter-progress-{job_id[:8]}"
+        return _ThreadJob(function, items, concurrency, sink, name, target.result_limit)
 
 
 def _join_all(threads: list[threading.Thread]) -> None:
@@ -523,6 +606,7 @@ class _DaskJob:
     concurrency: int
     sink: _LoopSink
     log: logging.Logger
+    result_limit: int = 0
     futures: set[Any] = field(init=False, default_factory=set)
     index_of: dict[Any, int] = field(init=False, default_factory=dict)
     next_index: int = field(init=False, default=0)
@@ -530,6 +614,8 @@ class _DaskJob:
     cancelling: asyncio.Future[Any] | None = field(init=False, default=None)
     _completed: Any = field(init=False, default=None)
     _refill: asyncio.TimerHandle | None = field(init=False, default=None)
+    _to_deliver: list[Any] = field(init=False, default_factory=list)
+    _delivery: asyncio.Future[None] | None = field(init=False, default=None)
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -547,16 +633,52 @@ class _DaskJob:
                 if self.cancelled:
                     break
                 batch = [done, *completed.next_batch(block=False)]
-                self.sink.add_on_loop([await self._outcome(future) for future in batch])
+                self.futures.difference_update(batch)
                 if len(self.futures) <= self.concurrency // 2:
                     completed.update(self._submit_more())
                 elif len(self.futures) < self.concurrency and self._refill is None:
                     self._refill = loop.call_later(REFILL_DELAY, self._deferred_refill)
+                if self.result_limit:  # values travel while the next items run
+                    self._to_deliver.extend(batch)
+                    if self._delivery is None or self._delivery.done():
+                        self._delivery = asyncio.ensure_future(self._deliver())
+                else:
+                    self.sink.add_on_loop(await self._outcomes(batch, {}))
         finally:
+            if self._delivery is not None:
+                await asyncio.gather(self._delivery, return_exceptions=True)
             if self._refill is not None:
                 self._refill.cancel()
             if self.futures:
                 await self.client.cancel(list(self.futures))
+
+    async def _deliver(self) -> None:
+        """Fetch the values of the done items (one ``gather`` for all that finished while
+        the previous one travelled; encoded here, so workers need no jupyter-progress),
+        then hand them over."""
+        while self._to_deliver:
+            batch, self._to_deliver = self._to_deliver, []
+            finished = [future for future in batch if future.status == "finished"]
+            values: dict[Any, Any] = {}
+            if finished:
+                try:
+                    gathered = await self.client.gather(finished)
+                    values = dict(zip(finished, gathered, strict=True))
+                except Exception as failure:
+                    self.log.warning("could not gather the results of Dask items: %s", failure)
+            self.sink.add_on_loop(await self._outcomes(batch, values))
+
+    async def _outcomes(self, batch: list[Any], values: dict[Any, Any]) -> ResultBatch:
+        """The batch's entries, with the values gathered for them."""
+        outcomes: ResultBatch = []
+        for future in batch:
+            index, error = await self._outcome(future)
+            if self.result_limit:
+                value = None if error else encode_result(values.get(future), self.result_limit)
+                outcomes.append((index, error, value))
+            else:
+                outcomes.append((index, error))
+        return outcomes
 
     async def _outcome(self, future: Any) -> tuple[int, str | None]:
         """The item's index and error (``None`` if it succeeded); the future is let go."""
@@ -598,7 +720,8 @@ class DaskExecutor(ItemExecutor):
     """Items run as tasks on a Dask distributed cluster (``dask_address``).
 
     The target is imported in the server and sent by reference, as ``client.map`` does,
-    so its package must be importable on the workers too. At most ``concurrency`` items
+    so its package must be importable on the workers too; a pickled function (from a
+    notebook) travels by value, as Dask sends such functions. At most ``concurrency`` items
     of a job are submitted at a time, so one job cannot flood a shared cluster; the
     cluster's worker threads decide how many of those run at once. Cancelling cancels
     the job's futures. A task lost with its worker (``KilledWorker``) counts as an error.
@@ -631,10 +754,13 @@ class DaskExecutor(ItemExecutor):
         return self._client
 
     async def open_job(
-        self, job_id: str, target: str, items: Sequence[Any], concurrency: int, sink: _LoopSink
+        self, job_id: str, target: Target, items: Sequence[Any], concurrency: int, sink: _LoopSink
     ) -> _DaskJob:
         function = await asyncio.to_thread(load_target, target)
-        return _DaskJob(await self.client(), function, job_id, items, concurrency, sink, self.log)
+        client = await self.client()
+        return _DaskJob(
+            client, function, job_id, items, concurrency, sink, self.log, target.result_limit
+        )
 
     async def shutdown(self) -> None:
         jobs = list(self._jobs.values())

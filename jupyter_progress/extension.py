@@ -24,15 +24,19 @@ from traitlets import (
 )
 
 from .broker import EventBroker
+from .exceptions import JobNotFound
 from .handlers import (
     CancelHandler,
     EventsHandler,
+    JobFailuresHandler,
     JobHandler,
+    JobResultsHandler,
     JobsHandler,
     ProgressApp,
     ProgressReportHandler,
 )
 from .manager import JobManager
+from .results import ResultStore
 from .runners import make_runners
 from .store import JobStore, StoreLocked
 from .webhooks import WebhookConfigError, WebhookSender, parse_webhooks
@@ -88,6 +92,12 @@ class JupyterProgress(ExtensionApp):
         "state per job.",
     ).tag(config=True)
     max_concurrency = Int(32, help="Upper bound on a python job's 'concurrency'.").tag(config=True)
+    max_result_bytes = Int(
+        64 * 1024 * 1024,
+        help="Bytes of return values (as JSON) kept per python job, read with GET "
+        "jobs/{id}/results; past it a job's values are dropped (the job goes on). "
+        "0 keeps none. Failed items are always kept.",
+    ).tag(config=True)
     max_workers = Int(
         32,
         help="Worker processes or threads of all python jobs together (not Dask jobs: the "
@@ -166,6 +176,7 @@ class JupyterProgress(ExtensionApp):
 
     manager: JobManager
     broker: EventBroker
+    results: ResultStore
     webhook_sender: WebhookSender | None = None
 
     def initialize_settings(self) -> None:
@@ -188,6 +199,10 @@ class JupyterProgress(ExtensionApp):
             )
             self.db_path = str(fallback)
             store = JobStore(self.db_path, events_kept=self.events_kept, log=self.log)
+        self.results = ResultStore(
+            Path(self.db_path).with_name(f"{Path(self.db_path).stem}-results.sqlite"),
+            max_bytes=self.max_result_bytes,
+        )
         self.manager = JobManager(
             store=store,
             broker=self.broker,
@@ -196,6 +211,8 @@ class JupyterProgress(ExtensionApp):
                 executor=self.executor,
                 dask_address=self.dask_address,
                 executor_class=self.executor_class,
+                server_address=self.server_address,
+                results=self.results,
                 max_workers=max(1, self.max_workers),
                 max_running_notebooks=max(1, self.max_running_notebooks),
                 log=self.log,
@@ -211,6 +228,10 @@ class JupyterProgress(ExtensionApp):
             log=self.log,
         )
         self.manager.recover()
+        self.manager.removed_listeners.append(self.results.delete)
+        pruned = self.results.prune(self._job_exists)
+        if pruned:
+            self.log.info("jupyter-progress forgot the results of %d deleted jobs", pruned)
         if self.webhooks:
             self.webhook_sender = WebhookSender(
                 parse_webhooks(self.webhooks), timeout=self.webhook_timeout, log=self.log
@@ -228,9 +249,25 @@ class JupyterProgress(ExtensionApp):
                 (rf"/{API_PREFIX}/jobs{job}", JobHandler),
                 (rf"/{API_PREFIX}/jobs{job}/progress", ProgressReportHandler),
                 (rf"/{API_PREFIX}/jobs{job}/cancel", CancelHandler),
+                (rf"/{API_PREFIX}/jobs{job}/results", JobResultsHandler),
+                (rf"/{API_PREFIX}/jobs{job}/failures", JobFailuresHandler),
                 (rf"/{API_PREFIX}/events", EventsHandler),
             ]
         )
+
+    def _job_exists(self, job_id: str) -> bool:
+        try:
+            self.manager.get(job_id)
+        except JobNotFound:
+            return False
+        return True
+
+    def server_address(self) -> tuple[str, str]:
+        """This server's URL and token, for the kernels of notebook jobs."""
+        assert self.serverapp is not None
+        if self.serverapp.sock:
+            raise ValueError("a server on a Unix socket has no URL for kernels")
+        return self.serverapp.connection_url, str(self.serverapp.identity_provider.token or "")
 
     def job_url(self, job_id: str) -> str:
         assert self.serverapp is not None
@@ -247,6 +284,9 @@ class JupyterProgress(ExtensionApp):
             await manager.stop()
         if self.webhook_sender is not None:
             await self.webhook_sender.stop()
+        results = getattr(self, "results", None)
+        if results is not None:
+            results.close()
 
     @property
     def root_dir(self) -> str:

@@ -31,6 +31,7 @@ from .models import (
     parse_job_spec,
     parse_progress_report,
 )
+from .results import DEFAULT_PAGE, MAX_PAGE, Page, ResultStore
 from .sse import PING, Event, format_retry
 
 AUTH_RESOURCE = "jupyter_progress"
@@ -53,6 +54,7 @@ class ProgressApp(Protocol):
 
     manager: JobManager
     broker: EventBroker
+    results: ResultStore
     max_body_bytes: int
     max_concurrency: int
     retry_ms: int
@@ -331,3 +333,54 @@ class EventsHandler(ProgressHandler):
         if self._subscriber is not None:
             self._subscriber.close()
         super().on_connection_close()
+
+
+# ----- results and failures of server-run jobs --------------------------------------------
+
+
+class _PagedHandler(ProgressHandler):
+    """``?offset=`` (default 0) and ``?limit=`` (default 1000, at most 10,000)."""
+
+    def page_args(self) -> tuple[int, int]:
+        offset = self._int_arg("offset", 0, 0, 2**53)
+        limit = self._int_arg("limit", DEFAULT_PAGE, 1, MAX_PAGE)
+        return offset, limit
+
+    def _int_arg(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.get_query_argument(name, None)
+        if raw is None:
+            return default
+        if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+            raise InvalidRequest(f"{name!r} must be an integer from {low} to {high}")
+        return int(raw)
+
+    def write_page(self, key: str, page: Page) -> None:
+        self.write_json({key: page.entries, "next_offset": page.next_offset})
+
+
+class JobResultsHandler(_PagedHandler):
+    """``GET jobs/{id}/results``: a python job's return values in item order."""
+
+    @web.authenticated
+    @authorized
+    @maps_domain_errors
+    def get(self, job_id: str) -> None:
+        job = self.manager.get(self.job_id_arg(job_id))
+        offset, limit = self.page_args()
+        total = (job.total or 0) if job.kind is JobKind.PYTHON else 0
+        page = self.app.results.results(job.job_id, total=total, offset=offset, limit=limit)
+        self.write_page("results", page)
+
+
+class JobFailuresHandler(_PagedHandler):
+    """``GET jobs/{id}/failures``: every failed item (index, item, error) in item order."""
+
+    @web.authenticated
+    @authorized
+    @maps_domain_errors
+    def get(self, job_id: str) -> None:
+        job = self.manager.get(self.job_id_arg(job_id))
+        offset, limit = self.page_args()
+        self.write_page(
+            "failures", self.app.results.failures(job.job_id, offset=offset, limit=limit)
+        )

@@ -7,13 +7,20 @@ holds no work itself: the kernel or script that made it can go away, and the job
 on in the server (``Job.attach(job_id)`` picks it up again).
 
 Callbacks run on the stream thread, one at a time, in event order: keep them short.
+
+``submit`` takes ``"package.module:function"`` or a function object. A function the server
+cannot import by name (defined in a notebook or script, a lambda; with ``by_value=True``
+also a module's) is pickled by value with cloudpickle and runs in the server's
+environment, like code in a kernel: the packages it uses must be installed there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -34,6 +41,10 @@ log = logging.getLogger(__name__)
 
 #: Seconds to wait for the event stream to open before a job is created without it.
 STREAM_OPEN_TIMEOUT = 10.0
+#: Values or failures asked for per request by ``Job.results()`` / ``Job.failures()``.
+PAGE_SIZE = 5000
+#: ``details.target`` of a job whose function came pickled (the server's ``PICKLED_TARGET``).
+PICKLED_TARGET = "(a pickled function)"
 
 ProgressCallback = Callable[["Job"], Any]
 
@@ -81,6 +92,7 @@ class Job:
         self._stream_ready = _stream_ready or threading.Event()
         self._thread: threading.Thread | None = None
         self._stream_client: ProgressClient | None = None
+        self._request: dict[str, Any] | None = None  # how it was made: retry_failed
         if is_final(self._data.get("status")):
             self._final.set()
 
@@ -112,9 +124,16 @@ class Job:
             log.debug("the event stream for job %s is slow to open", job_id)
         try:
             job._apply(job._client.create_job(job_id=job_id, **body))
-        except BaseException:
+        except BaseException as error:
             job._stop_stream()
+            if isinstance(error, ProgressAPIError) and error.status == 413 and "function" in body:
+                raise ProgressAPIError(
+                    413,
+                    f"{error.message}: the pickled function carries what it refers to; pass "
+                    "large data as items, or as files the function reads",
+                ) from None
             raise
+        job._request = body
         return job
 
     def _check_server(self) -> None:
@@ -209,6 +228,51 @@ class Job:
                 return callback
         self._call(callback, "on_final")
         return callback
+
+    # ----- results and failures ----------------------------------------------------------
+
+    def results(self) -> list[Any]:
+        """Every item's return value, in item order (``None`` where an item failed or has
+        not run yet): call it after ``wait()``. A job whose values passed the server's
+        ``max_result_bytes`` raises ``ProgressAPIError`` (409) saying so."""
+        return self._pages("results", self._client.results_page)
+
+    def failures(self) -> list[dict[str, Any]]:
+        """Every failed item: ``{"index": i, "item": item, "error": "TypeName: message"}``."""
+        return self._pages("failures", self._client.failures_page)
+
+    def retry_failed(
+        self, *, name: str | None = None, on_progress: ProgressCallback | None = None
+    ) -> Job:
+        """A new job of just the failed items, with the same function and concurrency."""
+        items = [failure["item"] for failure in self.failures()]
+        if not items:
+            raise ValueError(f"job {self.name!r} has no failed items to retry")
+        body = {**self._retry_request(), "items": items, "name": name or f"{self.name} (retry)"}
+        return Job._create(
+            body, url=self.server.url, token=self.server.token, on_progress=on_progress
+        )
+
+    def _retry_request(self) -> dict[str, Any]:
+        if self._request is not None:
+            return {key: value for key, value in self._request.items() if key != "items"}
+        details = self.details
+        target = details.get("target")
+        if self._data.get("kind") != "python" or not target or target == PICKLED_TARGET:
+            raise ValueError(
+                "this handle does not know the job's function: call retry_failed on the Job "
+                "that submit() returned, or submit(function, [f['item'] for f in failures])"
+            )
+        return {"kind": "python", "target": target, "concurrency": details.get("concurrency", 1)}
+
+    def _pages(self, key: str, fetch: Callable[..., dict[str, Any]]) -> list[Any]:
+        entries: list[Any] = []
+        offset: int | None = 0
+        while offset is not None:
+            page = fetch(self.job_id, offset=offset, limit=PAGE_SIZE)
+            entries.extend(page[key])
+            offset = page.get("next_offset")
+        return entries
 
     # ----- asyncio -----------------------------------------------------------------------
 
@@ -353,22 +417,29 @@ def submit(
     *,
     name: str | None = None,
     concurrency: int = 1,
+    by_value: bool | None = None,
     on_progress: ProgressCallback | None = None,
     url: str | None = None,
     token: str | None = None,
 ) -> Job:
     """Run ``target(item)`` for every item in the server; returns at once with a ``Job``.
 
-    ``target`` is ``"package.module:function"`` (or such a function itself) importable in
-    the server's environment; items must be JSON values. ``on_progress`` given here
-    sees every event of the job from its creation on.
+    ``target`` is ``"package.module:function"`` or a function. A function at the top of a
+    module goes by name (the server imports it); one defined in a notebook or ``__main__``,
+    a lambda or a nested function is pickled by value with cloudpickle, and runs in the
+    server's environment like code in a kernel. ``by_value=True`` sends a module's function
+    by value too (a module file of your own that the server cannot import). Items must be
+    JSON values; return values are kept (``Job.results()``).
+    ``on_progress`` given here sees every event of the job from its creation on.
     """
     body: dict[str, Any] = {
         "kind": "python",
-        "target": _target_name(target),
+        **_target_fields(target, by_value),
         "items": list(items),
         "concurrency": concurrency,
     }
+    if name is None and not isinstance(target, str):
+        name = getattr(target, "__name__", None)
     if name is not None:
         body["name"] = name
     return Job._create(body, url=url, token=token, on_progress=on_progress)
@@ -415,14 +486,43 @@ async def run_notebook_async(path: str, **kwargs: Any) -> Job:
     return await asyncio.to_thread(lambda: run_notebook(path, **kwargs))
 
 
-def _target_name(target: str | Callable[..., Any]) -> str:
+def _target_fields(target: str | Callable[..., Any], by_value: bool | None) -> dict[str, str]:
+    """``{"target": "module:function"}`` or ``{"function": <base64 cloudpickle>}``."""
     if isinstance(target, str):
-        return target
-    module = getattr(target, "__module__", None)
-    qualname = getattr(target, "__qualname__", "")
+        return {"target": target}
+    if not callable(target):
+        raise TypeError(f"submit needs a function or 'module:function', not {target!r}")
+    name = _importable_name(target)
+    if name is not None and not by_value:
+        return {"target": name}
+    return {"function": base64.b64encode(pickle_by_value(target)).decode("ascii")}
+
+
+def _importable_name(function: Callable[..., Any]) -> str | None:
+    module = getattr(function, "__module__", None)
+    qualname = getattr(function, "__qualname__", "")
     if not module or module == "__main__" or "." in qualname or "<" in qualname:
-        raise ValueError(
-            "the server imports the target by name: pass 'package.module:function', or a "
-            "function defined at the top of an importable module (not in a notebook)"
-        )
+        return None
     return f"{module}:{qualname}"
+
+
+def pickle_by_value(function: Callable[..., Any]) -> bytes:
+    """cloudpickle the function with its module's code (not a reference to its module):
+    the server runs it without importing anything of the user's but installed packages."""
+    import cloudpickle
+
+    module = sys.modules.get(getattr(function, "__module__", "") or "")
+    if module is None or module.__name__ == "__main__":
+        return cloudpickle.dumps(function)  # __main__ always goes by value
+    registered = False
+    try:
+        if module.__name__ not in cloudpickle.list_registry_pickle_by_value():
+            cloudpickle.register_pickle_by_value(module)
+            registered = True
+    except ValueError:  # not registrable (e.g. a module made on the fly): cloudpickle decides
+        pass
+    try:
+        return cloudpickle.dumps(function)
+    finally:
+        if registered:
+            cloudpickle.unregister_pickle_by_value(module)

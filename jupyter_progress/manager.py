@@ -118,6 +118,8 @@ class JobManager:
         # Called with the public document of every job that ends (webhooks.py); each must
         # return at once and never raise into the manager.
         self.final_listeners: list[Callable[[dict[str, Any]], None]] = []
+        #: Called with the id of every job forgotten (what is kept beside it goes too).
+        self.removed_listeners: list[Callable[[str], object]] = []
 
     # ----- lifecycle -------------------------------------------------------------------
 
@@ -548,6 +550,28 @@ class JobManager:
             job.message = message
         self._emit(job)
 
+    def job_progressed(
+        self,
+        job_id: str,
+        *,
+        details: Mapping[str, Any] | None = None,
+        message: str | None = None,
+    ) -> None:
+        """A running job's ``details`` (merged key by key) or ``message`` changed, with no
+        item done: a notebook's running cell and its log tail. One event if anything did."""
+        job = self._jobs.get(job_id)
+        if job is None or job.is_final:
+            return
+        changed = False
+        if details:
+            merged = {**job.details, **details}
+            if merged != job.details:
+                job.details, changed = merged, True
+        if message is not None and message != job.message:
+            job.message, changed = message, True
+        if changed:
+            self._emit(job)
+
     def job_finished(self, job_id: str, status: JobStatus, message: str | None = None) -> None:
         job = self._jobs.get(job_id)
         if job is None or job.is_final:
@@ -667,6 +691,11 @@ class JobManager:
             payload = {"type": "job_removed", "data": {"job_id": gone.job_id}}
             frame = format_json_event(event_id, "job_removed", payload)
             self._publish(Event(event_id, gone.job_id, frame, gone.ancestors))
+            for listener in self.removed_listeners:
+                try:
+                    listener(gone.job_id)
+                except Exception:
+                    self.log.exception("job %s: a listener of its removal failed", gone.job_id)
 
     def _next_event_id(self) -> int:
         """Strictly increasing, and still so after a restart: microseconds since the epoch."""

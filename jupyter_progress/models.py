@@ -186,6 +186,7 @@ class JobSpec:
     job_id: str | None = None
     total: int | None = None
     target: str | None = None
+    function: bytes | None = None  # a pickled function (cloudpickle), in place of target
     items: list[Any] | None = None
     concurrency: int = 1
     path: str | None = None
@@ -400,6 +401,23 @@ def parse_progress_report(body: Any) -> ProgressReport:
     )
 
 
+def _pickled_function(body: dict[str, Any]) -> bytes | None:
+    """``function``: a function pickled by value (cloudpickle), base64; the body limit bounds
+    it. Not unpickled here: that runs code, which happens where the items run."""
+    value = body.get("function")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequest("'function' must be a base64 string (a cloudpickle of a function)")
+    try:
+        pickled = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest("'function' is not valid base64") from None
+    if not pickled:
+        raise InvalidRequest("'function' is empty")
+    return pickled
+
+
 def _flag(body: dict[str, Any], key: str, default: bool) -> bool:
     value = body.get(key, default)
     if not isinstance(value, bool):
@@ -449,9 +467,13 @@ def parse_job_spec(body: Any, *, max_concurrency: int) -> JobSpec:
             **nesting,
         )
     if kind is JobKind.PYTHON:
-        _reject_unknown(body, common | {"target", "items", "concurrency"})
+        _reject_unknown(body, common | {"target", "function", "items", "concurrency"})
+        function = _pickled_function(body)
         target = _text(body, "target", MAX_TARGET_LENGTH)
-        if not target or not TARGET_PATTERN.match(target):
+        if function is not None:
+            if target is not None:
+                raise InvalidRequest("give 'target' or 'function', not both")
+        elif not target or not TARGET_PATTERN.match(target):
             raise InvalidRequest("'target' must be 'package.module:function'")
         items = body.get("items")
         if not isinstance(items, list):
@@ -463,10 +485,11 @@ def parse_job_spec(body: Any, *, max_concurrency: int) -> JobSpec:
             raise InvalidRequest(f"'concurrency' is at most {max_concurrency} on this server")
         return JobSpec(
             kind=kind,
-            name=name or target,
+            name=name or target or "function",
             job_id=job_id,
             total=len(items),
             target=target,
+            function=function,
             items=items,
             concurrency=concurrency,
             **nesting,

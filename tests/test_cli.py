@@ -246,3 +246,55 @@ def test_list_limit_status_search_and_all_pages_through(
     both = cli(env, "list", "--search", "paged", "--status", "finished", "--status", "processing")
     assert len(both.stdout.splitlines()) == 8
     assert_one_line_error(cli(env, "list", "--limit", "0"), "--limit")
+
+
+def test_run_takes_papermill_parameter_flags_and_follows_the_cell_titles(
+    env: dict[str, str], server: ServerProcess, tmp_path: Path
+) -> None:
+    write_notebook(
+        server.root_dir / "cli" / "params.ipynb",
+        "# Show the parameters\nprint(repr(day), repr(n), repr(flag), repr(ratio), repr(names))",
+        parameters="day = 'x'\nn = 0\nflag = None\nratio = 0.0\nnames = []",
+    )
+    params = tmp_path / "params.yaml"
+    params.write_text("day: 2026-11-28\nn: 1\nnames: [a, b]\n")
+    result = cli(
+        env, "run", "cli/params.ipynb", "-f", str(params), "-y", "n: 2\nratio: 0.5",
+        "-p", "flag", "True",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "params.ipynb: cell 3/3: Show the parameters" in result.stderr
+    assert "params.ipynb: cell 2/3: Parameters" in result.stderr
+    executed = server.root_dir / "cli" / "params.executed.ipynb"
+    assert result.stdout.strip().splitlines()[-1] == f"executed copy: {executed}"
+    outputs = nbformat.read(executed, as_version=4).cells[2].outputs
+    assert outputs[0]["text"] == "'2026-11-28' 2 True 0.5 ['a', 'b']\n"
+
+
+def test_run_with_bad_yaml_parameters_is_a_one_line_error(
+    env: dict[str, str], server: ServerProcess, tmp_path: Path
+) -> None:
+    write_notebook(server.root_dir / "cli" / "p.ipynb", "1")
+    assert_one_line_error(cli(env, "run", "cli/p.ipynb", "-y", "[1, 2]"), "mapping")
+    assert_one_line_error(cli(env, "run", "cli/p.ipynb", "-y", "a: [1"), "not valid YAML")
+    missing = str(tmp_path / "nope.yaml")
+    assert_one_line_error(cli(env, "run", "cli/p.ipynb", "-f", missing), "cannot read")
+
+
+def test_failures_lists_every_failed_item(env: dict[str, str], api: httpx.Client) -> None:
+    response = api.post(
+        "jobs",
+        json={"kind": "python", "name": "odd ones", "target": "progress_tasks:fail_on_odd",
+              "items": list(range(250)), "concurrency": 2},
+    )  # fmt: skip
+    job_id = response.json()["job_id"]
+    wait_for(lambda: api.get(f"jobs/{job_id}").json()["status"] == "completed", "the job")
+    result = cli(env, "failures", job_id[:12])
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 125
+    assert lines[0] == "1\t1\tValueError: odd item 1"
+    assert lines[-1] == "249\t249\tValueError: odd item 249"
+    assert "125 failed items of odd ones" in result.stderr
+    as_json = json.loads(cli(env, "failures", job_id, "--json").stdout)
+    assert [failure["index"] for failure in as_json] == list(range(1, 250, 2))

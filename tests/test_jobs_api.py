@@ -7,6 +7,7 @@ The server runs on the test's event loop, so blocking calls go through
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from jupyter_progress.client import ServerNotFound
 from jupyter_progress.jobs import (
     Job,
     JobFailed,
+    _target_fields,
     run_notebook,
     submit,
     submit_async,
@@ -100,12 +102,20 @@ async def test_submit_async_and_a_module_function_target(server_env: str) -> Non
     assert job.error_samples[0]["error"] == "ValueError: odd item 1"
 
 
-def test_submit_refuses_a_function_the_server_cannot_import() -> None:
+def test_submit_sends_by_name_what_the_server_imports_and_pickles_the_rest() -> None:
+    import cloudpickle
+
     def local(item: Any) -> Any:
         return item
 
-    with pytest.raises(ValueError, match="imports the target by name"):
-        submit(local, [1])
+    assert _target_fields(progress_tasks.square, None) == {"target": "progress_tasks:square"}
+    pickled = _target_fields(local, None)["function"]
+    assert cloudpickle.loads(base64.b64decode(pickled))(7) == 7
+    forced = _target_fields(progress_tasks.square, True)["function"]
+    assert cloudpickle.loads(base64.b64decode(forced))(3) == 9
+    assert "progress_tasks" not in cloudpickle.list_registry_pickle_by_value()
+    with pytest.raises(TypeError):
+        submit(42, [1])  # type: ignore[arg-type]
 
 
 async def test_submit_with_bad_target_raises_the_servers_400(server_env: str) -> None:

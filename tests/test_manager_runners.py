@@ -88,3 +88,23 @@ async def test_a_late_start_changes_nothing_once_the_job_is_final(tmp_path: Path
     assert manager.get(job.job_id).total is None
     assert manager.get(job.job_id).status is JobStatus.CANCELLED
     manager.store.close()
+
+
+async def test_job_progressed_merges_details_and_emits_only_on_change(tmp_path: Path) -> None:
+    manager, reader = manager_with(RecordingRunner(), tmp_path)
+    job = manager.create(JobSpec(kind=JobKind.PYTHON, name="x", target="m:f", items=[]))
+    manager.job_started(job.job_id, total=3)
+    before = len(reader.pending)
+    manager.job_progressed(job.job_id, details={"cell": 0, "log_tail": "a"}, message="m")
+    manager.job_progressed(job.job_id, details={"cell": 0, "log_tail": "a"}, message="m")
+    manager.job_progressed(job.job_id, details={"log_tail": "ab"})
+    states = [job_of(event.frame) for event in reader.pending[before:]]
+    assert [state["details"] for state in states] == [
+        {"where": "nowhere", "target": "m:f", "cell": 0, "log_tail": "a"},
+        {"where": "nowhere", "target": "m:f", "cell": 0, "log_tail": "ab"},
+    ]
+    assert states[0]["message"] == "m"
+    manager.job_finished(job.job_id, JobStatus.COMPLETED, "done")
+    manager.job_progressed(job.job_id, details={"log_tail": "late"})
+    assert manager.get(job.job_id).details["log_tail"] == "ab"
+    manager.store.close()
