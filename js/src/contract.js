@@ -12,8 +12,13 @@
  *   job_id: string, name: string, kind?: string, status: string, progress: Progress,
  *   message?: string, error_samples?: Array<{item: string, error: string}>,
  *   rate?: number | null, eta_seconds?: number | null, created_at?: string | null,
- *   started_at?: string | null, finished_at?: string | null
+ *   started_at?: string | null, finished_at?: string | null,
+ *   parent_id?: string | null, unit?: string, unit_scale?: boolean | number,
+ *   postfix?: string, leave?: boolean, details?: Record<string, unknown>
  * }} Job
+ *   `parent_id`: the job this one is nested under (a child bar); `unit`, `unit_scale`,
+ *   `postfix`: how tqdm would print its counts; `leave`: false means the job is deleted
+ *   once it completes; `details`: kind-specific (a notebook job's `cell_title`, `log_tail`).
  */
 
 /** The statuses a job never leaves (the server's final set). */
@@ -23,6 +28,15 @@ const FINAL = new Set(FINAL_STATUSES);
 /** @param {Job | null | undefined} job */
 export function isFinal(job) {
   return !!job && FINAL.has(job.status);
+}
+
+/**
+ * Whether a job is nested under another one (a child bar): it shows inside its parent's
+ * view, never as a row of its own in the jobs list.
+ * @param {Job | null | undefined} job
+ */
+export function isChild(job) {
+  return !!job && typeof job.parent_id === "string" && job.parent_id !== "";
 }
 
 /** Every console line of the front end starts with this. */

@@ -1,9 +1,12 @@
-// The Jobs side panel: every job on the server, live, newest first; filter by status,
-// cancel, forget finished jobs, open a notebook job's executed copy, error samples.
+// The Jobs side panel: every job on the server, live, running first, then newest first;
+// compact rows that expand; search by name, filter by status, cancel, forget every
+// finished job in one request, open a notebook job's executed copy.
 // It is the jobs list of render.js (the same one as the anywidget `JobsPanel`) with the
-// panel's options: the status filter, "Delete finished", and an "Open executed notebook"
-// row action; fed by the page's one event stream.
+// panel's options: search, the status filter, "Delete finished" behind JupyterLab's
+// dialog, and an "Open executed notebook" row action; fed by the page's one event stream.
+// Nothing of it is built before the panel is first shown.
 
+import { Dialog, showDialog } from "@jupyterlab/apputils";
 import { Widget } from "@lumino/widgets";
 import { createJobsPanel } from "../render.js";
 import { getStream } from "../stream.js";
@@ -42,6 +45,20 @@ function openExecutedCopy(openPath) {
   };
 }
 
+/**
+ * JupyterLab's confirmation dialog for "Delete finished".
+ * @param {string} text
+ * @returns {Promise<boolean>}
+ */
+async function confirmDelete(text) {
+  const result = await showDialog({
+    title: "Delete finished jobs",
+    body: text,
+    buttons: [Dialog.cancelButton({ label: "Keep" }), Dialog.warnButton({ label: "Delete" })],
+  });
+  return result.button.accept;
+}
+
 /** The Lumino widget of the side panel. */
 export class JobsPanelWidget extends Widget {
   /** @param {PanelOptions} [options] */
@@ -50,19 +67,42 @@ export class JobsPanelWidget extends Widget {
     this.id = PANEL_ID;
     this.addClass("jp-progress-lab-panel");
     this.title.caption = "Jobs (jupyter-progress)";
+    this._options = options;
+    /** @type {import("../render.js").JobsPanel | null} built when first shown */
+    this.panel = null;
+  }
+
+  /** Build the list the first time the panel shows (not at page load). */
+  _ensureList() {
+    if (this.panel || this.isDisposed) return;
     const stream = getStream();
+    const openPath = this._options.openPath;
     this.panel = createJobsPanel(this.node, {
       stream,
       filters: FILTERS,
+      search: true,
       deleteFinished: true,
-      rowActions: options.openPath ? [openExecutedCopy(options.openPath)] : [],
+      confirm: confirmDelete,
+      rowActions: openPath ? [openExecutedCopy(openPath)] : [],
     });
     if (!stream) this.panel.setNotice("No Jupyter server reachable from this page.");
   }
 
+  /** @param {import("@lumino/messaging").Message} msg */
+  onAfterShow(msg) {
+    super.onAfterShow(msg);
+    this._ensureList();
+  }
+
+  /** @param {import("@lumino/messaging").Message} msg */
+  onAfterAttach(msg) {
+    super.onAfterAttach(msg);
+    if (this.isVisible) this._ensureList();
+  }
+
   dispose() {
     if (this.isDisposed) return;
-    this.panel.destroy();
+    this.panel?.destroy();
     super.dispose();
   }
 }
