@@ -162,7 +162,12 @@ class EventBroker:
     def publish(self, event: Event) -> None:
         for subscriber in self._everything:
             subscriber.push(event)
-        for subscriber in self._by_job.get(event.job_id, ()):
+        targets: Iterable[Subscriber] = self._by_job.get(event.job_id, ())
+        if event.parents:  # readers of an ancestor get a child's events too, each once
+            targets = set(targets).union(
+                *(self._by_job.get(parent, ()) for parent in event.parents)
+            )
+        for subscriber in targets:
             subscriber.push(event)
 
     def close_all(self) -> None:

@@ -186,8 +186,30 @@ class Bars:
 # ----- commands --------------------------------------------------------------------------
 
 
+MAX_PAGE = 1000  # the server's largest page
+
+
 def command_list(client: ProgressClient, args: argparse.Namespace) -> int:
-    jobs = client.list_jobs(args.status)
+    """Newest first, page by page from the server: ``--limit`` jobs, or ``--all``."""
+    if args.limit is not None and args.limit < 1:
+        raise CLIError("--limit must be at least 1")
+    wanted = None if args.all else (args.limit or 100)
+    filters = [("status", status) for status in args.status or ()]
+    if args.search:
+        filters.append(("q", args.search))
+    jobs: list[dict[str, Any]] = []
+    cursor = None
+    while wanted is None or len(jobs) < wanted:
+        size = MAX_PAGE if wanted is None else min(wanted - len(jobs), MAX_PAGE)
+        page = client.list_page(
+            [*filters, ("limit", str(size)), *([("before", cursor)] if cursor else [])]
+        )
+        jobs.extend(page["jobs"])
+        cursor = page["next"]
+        if cursor is None:
+            break
+    if cursor is not None and not args.json:
+        print("(more jobs: --all lists them all, --limit N more of them)", file=sys.stderr)
     if args.json:
         print(json.dumps(jobs, indent=2))
     else:
@@ -304,7 +326,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     listing = commands.add_parser("list", parents=[common], help="list jobs, newest first")
-    listing.add_argument("--status", choices=[status.value for status in JobStatus])
+    listing.add_argument(
+        "--status",
+        action="append",
+        choices=[*(status.value for status in JobStatus), "finished"],
+        help="only jobs of this status (repeatable; finished = completed, failed, cancelled)",
+    )
+    listing.add_argument("--limit", type=int, help="at most this many jobs (default 100)")
+    listing.add_argument("--all", action="store_true", help="every job, page by page")
+    listing.add_argument("--search", metavar="TEXT", help="only jobs whose name contains TEXT")
     listing.add_argument("--json", action="store_true", help="print the jobs as JSON")
     listing.set_defaults(handler=command_list)
 

@@ -28,7 +28,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -303,6 +303,10 @@ class _BaseClient(Generic[JobT, JobsT, NoneT]):
     def list_jobs(self, status: str | None = None) -> JobsT:
         params = {"status": status} if status else None
         return self._send("GET", "jobs", params=params, pick="jobs")
+
+    def list_page(self, params: Sequence[tuple[str, str]] = ()) -> Any:
+        """One page of ``GET jobs``: ``{"jobs": [...], "next": cursor or None}``."""
+        return self._send("GET", "jobs", params=list(params))
 
     def report(self, job_id: str, **body: Any) -> JobT:
         return self._send("POST", f"jobs/{job_id}/progress", json=body)

@@ -44,6 +44,12 @@ MAX_COUNTER = 10**12
 MAX_PATH_LENGTH = 4096
 MAX_TARGET_LENGTH = 300
 MAX_PARAMETERS = 200
+MAX_UNIT_LENGTH = 40
+MAX_POSTFIX_LENGTH = 1000
+MAX_NESTING_DEPTH = 16  # parent → child → … : deeper is refused (400)
+#: Finished children kept per parent (the newest); older ones are deleted with job_removed.
+MAX_FINISHED_CHILDREN = 20
+DEFAULT_UNIT = "it"
 
 
 def is_final(status: str | None) -> bool:
@@ -129,6 +135,11 @@ def job_document(
     created_at: float | None = None,
     started_at: float | None = None,
     finished_at: float | None = None,
+    parent_id: str | None = None,
+    unit: str = DEFAULT_UNIT,
+    unit_scale: bool = False,
+    postfix: str = "",
+    leave: bool = True,
 ) -> dict[str, Any]:
     """The public JSON shape of a job (docs/api.md); times are seconds since the epoch."""
     processed = success + errors
@@ -153,6 +164,11 @@ def job_document(
         "created_at": iso_time(created_at),
         "started_at": iso_time(started_at),
         "finished_at": iso_time(finished_at),
+        "parent_id": parent_id,
+        "unit": unit,
+        "unit_scale": unit_scale,
+        "postfix": postfix,
+        "leave": leave,
     }
 
 

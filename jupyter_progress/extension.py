@@ -76,6 +76,25 @@ class JupyterProgress(ExtensionApp):
         "state per job.",
     ).tag(config=True)
     max_concurrency = Int(32, help="Upper bound on a python job's 'concurrency'.").tag(config=True)
+    snapshot_finished = Int(
+        50,
+        help="Finished top-level jobs a new unfiltered event stream gets in its snapshot "
+        "(the newest), beside every pending or running job; older ones are paged with "
+        "GET jobs.",
+    ).tag(config=True)
+    keep_finished = Int(
+        10_000,
+        help="Finished jobs kept (the newest); older ones are deleted in the background. "
+        "0: no bound by number.",
+    ).tag(config=True)
+    keep_finished_days = Float(
+        30.0,
+        help="Days a finished job is kept; older ones are deleted in the background. "
+        "0: no bound by age.",
+    ).tag(config=True)
+    prune_interval = Float(
+        300.0, help="Seconds between background retention passes (one also runs at start)."
+    ).tag(config=True)
 
     executor = CaselessStrEnum(
         ["process", "thread", "dask"],
@@ -131,6 +150,10 @@ class JupyterProgress(ExtensionApp):
             flush_interval=self.flush_interval,
             events_kept=self.events_kept,
             events_kept_bytes=self.events_kept_bytes,
+            snapshot_finished=self.snapshot_finished,
+            keep_finished=self.keep_finished,
+            keep_finished_days=self.keep_finished_days,
+            prune_interval=self.prune_interval,
             log=self.log,
         )
         self.manager.recover()

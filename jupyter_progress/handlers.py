@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import time
 from asyncio import Future
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
@@ -24,10 +25,11 @@ from .exceptions import InvalidRequest, JobNotFound, JobStateConflict, ProgressE
 from .manager import JobManager
 from .models import (
     JobKind,
+    parse_finished_deletion,
     parse_job_id,
+    parse_job_page,
     parse_job_spec,
     parse_progress_report,
-    parse_status_filter,
 )
 from .sse import PING, Event, format_retry
 
@@ -145,8 +147,25 @@ class JobsHandler(ProgressHandler):
     @authorized
     @maps_domain_errors
     def get(self) -> None:
-        status = parse_status_filter(self.get_query_argument("status", None))
-        self.write_json({"jobs": [job.to_dict() for job in self.manager.list_jobs(status)]})
+        page = parse_job_page(
+            statuses=self.get_query_arguments("status"),
+            q=self.get_query_argument("q", None),
+            parent=self.get_query_argument("parent", None),
+            limit=self.get_query_argument("limit", None),
+            before=self.get_query_argument("before", None),
+        )
+        jobs, cursor = self.manager.list_jobs(page)
+        now = time.time()
+        self.write_json({"jobs": [job.to_dict(now) for job in jobs], "next": cursor})
+
+    @web.authenticated
+    @authorized
+    @maps_domain_errors
+    def delete(self) -> None:
+        statuses, finished_before = parse_finished_deletion(
+            self.get_query_arguments("status"), self.get_query_argument("before", None)
+        )
+        self.write_json({"deleted": self.manager.delete_finished(statuses, finished_before)})
 
     @web.authenticated
     @authorized

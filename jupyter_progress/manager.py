@@ -8,6 +8,12 @@ Server-run kinds (``python``, ``notebook``) are delegated to a ``JobRunner`` per
 A runner never touches a job itself: it gives the job's ``details`` before the job
 exists, then reports through ``job_started`` / ``item_finished`` / ``job_finished``,
 always on the server's event loop.
+
+Memory holds what is running, not history: running jobs and their newest frames, a small
+cache of finished jobs, and the frames of the unfiltered stream's snapshot (the newest
+``snapshot_finished`` finished top-level jobs, and the finished children of running
+jobs). Everything else is read from the store when asked for, and pruned from it in the
+background (``keep_finished``, ``keep_finished_days``).
 """
 
 from __future__ import annotations
@@ -15,23 +21,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 from .broker import EventBroker
+from .contract import MAX_FINISHED_CHILDREN, MAX_NESTING_DEPTH
 from .exceptions import InvalidRequest, JobNotFound, JobStateConflict
 from .models import (
     FINAL_STATUSES,
     JobKind,
+    JobPage,
     JobSpec,
     JobState,
     JobStatus,
     ProgressReport,
+    encode_cursor,
     new_job_id,
 )
 from .replay import ReplayRing
 from .sse import Event, format_json_event
-from .store import JobStore
+from .store import JobStore, RemovedJob
 
 RESTART_MESSAGE = "the server restarted while this job was running"
 
@@ -68,6 +79,12 @@ class JobManager:
         flush_interval: float = 0.5,
         events_kept: int = 10_000,
         events_kept_bytes: int = 32 * 1024 * 1024,
+        snapshot_finished: int = 50,
+        keep_finished: int = 10_000,
+        keep_finished_days: float = 30.0,
+        prune_interval: float = 300.0,
+        prune_batch: int = 500,
+        finished_cache: int = 256,
         log: logging.Logger | None = None,
     ) -> None:
         self.store = store
@@ -76,9 +93,21 @@ class JobManager:
         self.reporter_timeout = reporter_timeout
         self.flush_interval = flush_interval
         self.log = log or logging.getLogger(__name__)
-        self._jobs: dict[str, JobState] = {}
+        self.snapshot_finished = snapshot_finished
+        self.keep_finished = keep_finished
+        self.keep_finished_days = keep_finished_days
+        self.prune_interval = prune_interval
+        self.prune_batch = prune_batch
+        self.finished_cache = finished_cache
+        self._jobs: dict[str, JobState] = {}  # pending and running jobs only
+        self._finished: OrderedDict[str, JobState] = OrderedDict()  # a small LRU cache
         self._replay = ReplayRing(max_events=events_kept, max_bytes=events_kept_bytes)
-        self._latest: dict[str, Event] = {}  # each job's newest frame: the snapshot
+        self._latest: dict[str, Event] = {}  # each running job's newest frame
+        # The snapshot's finished part: newest finished top-level jobs (newest last) ...
+        self._recent: OrderedDict[str, Event] = OrderedDict()
+        self._recent_stale = False  # one was deleted: reread from the store when asked
+        # ... and the newest finished children of each running job.
+        self._done_children: dict[str, OrderedDict[str, Event]] = {}
         self._heard_at: dict[str, float] = {}  # monotonic time of a reporter's last word
         self._last_event_id = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -86,31 +115,27 @@ class JobManager:
     # ----- lifecycle -------------------------------------------------------------------
 
     def recover(self) -> None:
-        """Load the store; jobs that were running when the server died are now failed."""
-        for job in self.store.load_jobs():
-            self._jobs[job.job_id] = job
-        events = self.store.load_events()
-        self._replay.restore(events)
+        """Load what was running (now failed) and the recent events; never all of history."""
+        self._replay.restore(self.store.load_events())
         self._last_event_id = max(self._last_event_id, self._replay.last_event_id)
-        for event in events:
-            if event.job_id in self._jobs:  # a kept job's events are all updates
-                self._latest[event.job_id] = event
+        for job in self.store.load_running():
+            self._jobs[job.job_id] = job
+            self._latest[job.job_id] = self._stored_event(job)
         for job in list(self._jobs.values()):
-            if not job.is_final:
+            if job.job_id in self._jobs:  # not removed with a parent already
                 self.log.info("job %s was running when the server stopped: failed", job.job_id)
                 self._finish(job, JobStatus.FAILED, RESTART_MESSAGE)
-        for job in self._jobs.values():
-            if job.job_id not in self._latest:  # its events were trimmed: serialize it once
-                self._latest[job.job_id] = self._job_event(self._last_event_id, job)
+        self._load_recent()
         self.store.flush()
 
     async def start(self) -> None:
-        """Start the periodic flush and the silent-reporter watchdog (once)."""
+        """Start the periodic flush, the silent-reporter watchdog and retention (once)."""
         if self._tasks:
             return
         self._tasks = [
             asyncio.create_task(self._flush_periodically(), name="jupyter-progress-flush"),
             asyncio.create_task(self._watch_reporters(), name="jupyter-progress-watchdog"),
+            asyncio.create_task(self._prune_periodically(), name="jupyter-progress-retention"),
         ]
 
     async def stop(self) -> None:
@@ -164,6 +189,37 @@ class JobManager:
                 failed.append(job.job_id)
         return failed
 
+    async def _prune_periodically(self) -> None:
+        while True:  # at start too: a restart does not postpone retention
+            try:
+                await self.prune()
+            except Exception:
+                self.log.exception("pruning finished jobs failed; trying again later")
+            await asyncio.sleep(self.prune_interval)
+
+    async def prune(self, now: float | None = None) -> int:
+        """Delete finished jobs past retention, a batch per transaction, yielding between
+        batches so streams and requests go on; then give the file's space back."""
+        if self.keep_finished <= 0 and self.keep_finished_days <= 0:
+            return 0
+        keep = self.keep_finished if self.keep_finished > 0 else 2**62
+        cutoff = (now or time.time()) - self.keep_finished_days * 86400
+        if self.keep_finished_days <= 0:
+            cutoff = float("-inf")
+        removed = 0
+        while True:
+            batch = self.store.expired(keep=keep, finished_before=cutoff, batch=self.prune_batch)
+            if not batch:
+                break
+            self.store.delete_jobs([gone.job_id for gone in batch])
+            self._forget(batch)
+            removed += len(batch)
+            await asyncio.sleep(0)
+        if removed:
+            self.store.reclaim_space()
+            self.log.info("retention: %d finished jobs deleted", removed)
+        return removed
+
     def _flush(self) -> None:
         try:
             self.store.flush()
@@ -173,16 +229,66 @@ class JobManager:
     # ----- queries ---------------------------------------------------------------------
 
     def get(self, job_id: str) -> JobState:
-        try:
-            return self._jobs[job_id]
-        except KeyError:
-            raise JobNotFound(job_id) from None
+        job = self._find(job_id)
+        if job is None:
+            raise JobNotFound(job_id)
+        return job
 
-    def list_jobs(self, status: JobStatus | None = None) -> list[JobState]:
-        """Newest first."""
-        jobs = [job for job in self._jobs.values() if status is None or job.status is status]
-        jobs.sort(key=lambda job: job.created_at, reverse=True)
-        return jobs
+    def _find(self, job_id: str) -> JobState | None:
+        """A running job, a cached finished one, or one read from the store."""
+        job = self._jobs.get(job_id)
+        if job is not None:
+            return job
+        job = self._finished.get(job_id)
+        if job is None:
+            job = self.store.load_job(job_id)
+            if job is None:
+                return None
+        self._cache(job)
+        return job
+
+    def in_memory(self) -> dict[str, int]:
+        """How many jobs memory holds, by why: it grows with what runs, not with history."""
+        return {
+            "running": len(self._jobs),
+            "finished_cached": len(self._finished),
+            "snapshot_finished": len(self._recent)
+            + sum(len(children) for children in self._done_children.values()),
+        }
+
+    def _cache(self, job: JobState) -> None:
+        self._finished[job.job_id] = job
+        self._finished.move_to_end(job.job_id)
+        while len(self._finished) > self.finished_cache:
+            self._finished.popitem(last=False)
+
+    def list_jobs(self, page: JobPage | None = None) -> tuple[list[JobState], str | None]:
+        """One page, newest first, of top-level jobs (or ``page.parent_id``'s children),
+        and the cursor of the next page (None at the end)."""
+        page = page or JobPage()
+        ask = replace(page, limit=page.limit + 1)  # one more tells whether a page follows
+        if page.statuses and not any(status in FINAL_STATUSES for status in page.statuses):
+            jobs = self._running_page(ask)  # only running jobs asked for: all in memory
+        else:
+            self._flush()  # the store has every change so far
+            jobs = [self._jobs.get(job.job_id, job) for job in self.store.page(ask)]
+        if len(jobs) <= page.limit:
+            return jobs, None
+        jobs = jobs[: page.limit]
+        return jobs, encode_cursor(jobs[-1].created_at, jobs[-1].job_id)
+
+    def _running_page(self, page: JobPage) -> list[JobState]:
+        folded = page.q.casefold() if page.q else None
+        jobs = [
+            job
+            for job in self._jobs.values()
+            if job.parent_id == page.parent_id
+            and (page.statuses is None or job.status.value in page.statuses)
+            and (folded is None or folded in job.name.casefold())
+            and (page.before is None or (job.created_at, job.job_id) < page.before)
+        ]
+        jobs.sort(key=lambda job: (job.created_at, job.job_id), reverse=True)
+        return jobs[: page.limit]
 
     def initial_frames(
         self, job_ids: frozenset[str] | None, last_event_id: int | None
@@ -198,16 +304,39 @@ class JobManager:
             if frames is not None:
                 return frames, self._last_event_id
         if job_ids is None:
-            latest = list(self._latest.values())
+            if self._recent_stale:
+                self._load_recent()
+            latest = [*self._latest.values(), *self._recent.values()]
+            for children in self._done_children.values():
+                latest.extend(children.values())
         else:
-            latest = [self._latest[job_id] for job_id in job_ids if job_id in self._latest]
+            latest = self._family_events(job_ids)
         latest.sort(key=lambda event: event.event_id)
         return [event.frame for event in latest], self._last_event_id
+
+    def _family_events(self, job_ids: Iterable[str]) -> list[Event]:
+        """The current frames of these jobs and of all their descendants, however old."""
+        events: dict[str, Event] = {}
+        level = [job_id for job_id in job_ids]
+        for _ in range(MAX_NESTING_DEPTH + 1):
+            for job_id in level:
+                job = self._find(job_id) if job_id not in events else None
+                if job is not None:
+                    events[job_id] = self._latest.get(job_id) or self._stored_event(job)
+            level = [child for child in self.store.child_ids(level) if child not in events]
+            if not level:
+                break
+        return list(events.values())
+
+    def _load_recent(self) -> None:
+        newest = self.store.newest_finished(self.snapshot_finished)
+        self._recent = OrderedDict((job.job_id, self._stored_event(job)) for job in newest[::-1])
+        self._recent_stale = False
 
     # ----- commands from clients -------------------------------------------------------
 
     def create(self, spec: JobSpec) -> JobState:
-        if spec.job_id is not None and spec.job_id in self._jobs:
+        if spec.job_id is not None and self._find(spec.job_id) is not None:
             raise JobStateConflict(f"a job with id {spec.job_id!r} already exists")
         runner = None
         details: dict[str, Any] = {}
@@ -217,6 +346,7 @@ class JobManager:
                 raise InvalidRequest(f"this server does not run {spec.kind.value!r} jobs")
             runner.validate(spec)
             details = runner.details(spec)
+        ancestors = self._ancestors_of_new_child(spec.parent_id)
         now = time.time()
         job = JobState(
             job_id=spec.job_id or new_job_id(),
@@ -225,6 +355,11 @@ class JobManager:
             total=spec.total,
             details=details,
             created_at=now,
+            parent_id=spec.parent_id,
+            unit=spec.unit,
+            unit_scale=spec.unit_scale,
+            leave=spec.leave,
+            ancestors=ancestors,
         )
         if spec.kind is JobKind.REPORTED:
             job.status = JobStatus.PROCESSING
@@ -253,10 +388,14 @@ class JobManager:
         total = report.total if report.total_given else job.total
         if total is not None and success + errors > total:
             raise InvalidRequest(f"processed ({success + errors}) would exceed total ({total})")
-        before = (job.success, job.errors, job.total, job.message, len(job.error_samples))
+        before = self._reported_fields(job)
         job.success, job.errors, job.total = success, errors, total
         if report.message is not None:
             job.message = report.message
+        if report.postfix is not None:
+            job.postfix = report.postfix
+        if report.name:  # an empty description keeps the name the job has
+            job.name = report.name
         if report.error_samples:
             known = {(s["item"], s["error"]) for s in job.error_samples}
             for sample in report.error_samples:
@@ -265,9 +404,15 @@ class JobManager:
         self._heard_at[job_id] = time.monotonic()
         if report.status in FINAL_STATUSES:
             self._finish(job, report.status, job.message)
-        elif before != (job.success, job.errors, job.total, job.message, len(job.error_samples)):
+        elif before != self._reported_fields(job):
             self._emit(job)
         return job
+
+    @staticmethod
+    def _reported_fields(job: JobState) -> tuple[Any, ...]:
+        """What a report can change: an event goes out only when one of these did."""
+        fields = (job.success, job.errors, job.total, job.message, job.postfix, job.name)
+        return (*fields, len(job.error_samples))
 
     def cancel(self, job_id: str) -> tuple[JobState, bool]:
         """Cancel a job; returns it and whether this call changed anything."""
@@ -289,14 +434,24 @@ class JobManager:
         job = self.get(job_id)
         if not job.is_final:
             raise JobStateConflict("the job is still running; cancel it first")
-        del self._jobs[job_id]
-        self._latest.pop(job_id, None)
-        self.store.mark_deleted(job_id)
-        event_id = self._next_event_id()
-        payload = {"type": "job_removed", "data": {"job_id": job_id}}
-        self._publish(Event(event_id, job_id, format_json_event(event_id, "job_removed", payload)))
-        self._flush()
+        self._remove(job)
         self.log.info("job %s deleted", job_id)
+
+    def delete_finished(
+        self, statuses: frozenset[str] | None = None, finished_before: float | None = None
+    ) -> int:
+        """Forget every finished job (of ``statuses``, ended before a time) at once: one
+        transaction, then a ``job_removed`` event per job."""
+        statuses = statuses or frozenset(status.value for status in FINAL_STATUSES)
+        if any(status not in FINAL_STATUSES for status in statuses):
+            raise InvalidRequest("only finished jobs can be deleted in bulk")
+        self._flush()
+        removed = self.store.delete_finished(statuses, finished_before)
+        self._forget(removed)
+        if removed:
+            self.store.reclaim_space()
+        self.log.info("%d finished jobs deleted", len(removed))
+        return len(removed)
 
     # ----- reports from runners (server-run kinds) -------------------------------------
 
@@ -354,16 +509,90 @@ class JobManager:
         self._heard_at.pop(job.job_id, None)
         self.log.info("job %s %s: %s", job.job_id, status.value, job.name)
         self._emit(job, durable=True)
+        self._settle(job)
+        if status is JobStatus.COMPLETED and not job.leave:
+            self._remove(job)  # like tqdm's leave=False: the bar goes once it is done
+        elif job.parent_id is not None:
+            self._trim_children(job.parent_id)
+
+    def _settle(self, job: JobState) -> None:
+        """A job just ended: from the running set to the cache and the snapshot's part."""
+        event = self._latest.pop(job.job_id)
+        self._jobs.pop(job.job_id, None)
+        self._done_children.pop(job.job_id, None)
+        self._cache(job)
+        if job.parent_id is None:
+            self._recent[job.job_id] = event
+            while len(self._recent) > self.snapshot_finished:
+                self._recent.popitem(last=False)
+        elif job.parent_id in self._jobs:
+            children = self._done_children.setdefault(job.parent_id, OrderedDict())
+            children[job.job_id] = event
+            while len(children) > MAX_FINISHED_CHILDREN:
+                children.popitem(last=False)
+
+    def _ancestors_of_new_child(self, parent_id: str | None) -> tuple[str, ...]:
+        if parent_id is None:
+            return ()
+        parent = self._find(parent_id)
+        if parent is None:
+            raise InvalidRequest(f"'parent_id' {parent_id!r} names no job")
+        ancestors = (parent.job_id, *parent.ancestors)
+        if len(ancestors) > MAX_NESTING_DEPTH:
+            raise InvalidRequest(f"jobs nest at most {MAX_NESTING_DEPTH} deep")
+        return ancestors
+
+    def _trim_children(self, parent_id: str) -> None:
+        """Keep the newest finished children of one parent; forget the older ones."""
+        for surplus in self.store.surplus_finished_children(parent_id, MAX_FINISHED_CHILDREN):
+            job = self._find(surplus.job_id)
+            if job is not None:
+                self._remove(job)
+
+    def _remove(self, job: JobState) -> None:
+        """Delete a finished job and its finished descendants, and tell every reader."""
+        removed = [RemovedJob(job.job_id, job.ancestors)]
+        level = [job.job_id]
+        while level:
+            children = [self._find(child) for child in self.store.child_ids(level)]
+            finished = [child for child in children if child is not None and child.is_final]
+            removed.extend(RemovedJob(child.job_id, child.ancestors) for child in finished)
+            level = [child.job_id for child in finished]
+        self.store.delete_jobs([gone.job_id for gone in removed])
+        self._forget(removed)
+
+    def _forget(self, removed: Sequence[RemovedJob]) -> None:
+        """Jobs deleted from the store: out of memory, and a ``job_removed`` event each."""
+        for gone in removed:
+            job_id = gone.job_id
+            self._finished.pop(job_id, None)
+            self._heard_at.pop(job_id, None)
+            if self._recent.pop(job_id, None) is not None:
+                self._recent_stale = True
+            if gone.ancestors:
+                children = self._done_children.get(gone.ancestors[0])
+                if children is not None:
+                    children.pop(job_id, None)
+            event_id = self._next_event_id()
+            payload = {"type": "job_removed", "data": {"job_id": job_id}}
+            frame = format_json_event(event_id, "job_removed", payload)
+            self._publish(Event(event_id, job_id, frame, gone.ancestors))
 
     def _next_event_id(self) -> int:
         """Strictly increasing, and still so after a restart: microseconds since the epoch."""
         self._last_event_id = max(self._last_event_id + 1, time.time_ns() // 1000)
         return self._last_event_id
 
-    @staticmethod
-    def _job_event(event_id: int, job: JobState) -> Event:
+    def _job_event(self, event_id: int, job: JobState) -> Event:
+        job.event_id = event_id
+        return self._stored_event(job)
+
+    def _stored_event(self, job: JobState) -> Event:
+        """A job's current frame under its own latest event id (a snapshot's frame)."""
+        event_id = job.event_id or self._last_event_id
         payload = {"type": "job_updated", "data": job.to_dict()}
-        return Event(event_id, job.job_id, format_json_event(event_id, "job_updated", payload))
+        frame = format_json_event(event_id, "job_updated", payload)
+        return Event(event_id, job.job_id, frame, job.ancestors)
 
     def _emit(self, job: JobState, *, durable: bool = False) -> None:
         event = self._job_event(self._next_event_id(), job)

@@ -8,15 +8,20 @@ imports them from here too).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
+import math
 import re
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from . import contract
 from .contract import (
+    DEFAULT_UNIT,
     FINAL_STATUSES,
     MAX_COUNTER,
     MAX_ERROR_SAMPLES,
@@ -24,9 +29,11 @@ from .contract import (
     MAX_NAME_LENGTH,
     MAX_PARAMETERS,
     MAX_PATH_LENGTH,
+    MAX_POSTFIX_LENGTH,
     MAX_SAMPLE_ERROR_LENGTH,
     MAX_SAMPLE_ITEM_LENGTH,
     MAX_TARGET_LENGTH,
+    MAX_UNIT_LENGTH,
     REPORTABLE_STATUSES,
     JobStatus,
     parse_iso_time,
@@ -74,6 +81,15 @@ class JobState:
     created_at: float = field(default_factory=time.time)
     started_at: float | None = None
     finished_at: float | None = None
+    parent_id: str | None = None
+    unit: str = DEFAULT_UNIT
+    unit_scale: bool = False
+    postfix: str = ""
+    leave: bool = True
+    #: The parent, its parent, …: a ``?job=`` reader of any of them gets this job's events.
+    ancestors: tuple[str, ...] = ()
+    #: The id of this job's newest event (its snapshot frame carries it).
+    event_id: int = 0
 
     @property
     def processed(self) -> int:
@@ -114,6 +130,11 @@ class JobState:
             created_at=self.created_at,
             started_at=self.started_at,
             finished_at=self.finished_at,
+            parent_id=self.parent_id,
+            unit=self.unit,
+            unit_scale=self.unit_scale,
+            postfix=self.postfix,
+            leave=self.leave,
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -124,6 +145,8 @@ class JobState:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
         }
+        record["_ancestors"] = list(self.ancestors)
+        record["_event_id"] = self.event_id
         return record
 
     @classmethod
@@ -144,6 +167,13 @@ class JobState:
             created_at=times.get("created_at") or parse_iso_time(record["created_at"]) or 0.0,
             started_at=times.get("started_at"),
             finished_at=times.get("finished_at"),
+            parent_id=record.get("parent_id"),
+            unit=record.get("unit", DEFAULT_UNIT),
+            unit_scale=bool(record.get("unit_scale", False)),
+            postfix=record.get("postfix", ""),
+            leave=bool(record.get("leave", True)),
+            ancestors=tuple(record.get("_ancestors") or ()),
+            event_id=int(record.get("_event_id") or 0),
         )
 
 
@@ -162,6 +192,10 @@ class JobSpec:
     output_path: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     timeout: float | None = None
+    parent_id: str | None = None
+    unit: str = DEFAULT_UNIT
+    unit_scale: bool = False
+    leave: bool = True
 
 
 @dataclass(frozen=True)
@@ -175,6 +209,8 @@ class ProgressReport:
     message: str | None = None
     error_samples: list[dict[str, str]] | None = None
     status: JobStatus | None = None
+    postfix: str | None = None
+    name: str | None = None
 
 
 def _require_object(body: Any) -> dict[str, Any]:
@@ -221,6 +257,107 @@ def parse_job_id(value: str) -> str:
     return value
 
 
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+MAX_QUERY_LENGTH = MAX_NAME_LENGTH
+#: ``?status=finished``: the three final statuses.
+FINISHED = "finished"
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """A validated ``GET jobs`` query: whose jobs, which, and from where (the cursor)."""
+
+    parent_id: str | None = None
+    statuses: frozenset[str] | None = None
+    q: str | None = None
+    before: tuple[float, str] | None = None
+    limit: int = DEFAULT_PAGE_SIZE
+
+
+def encode_cursor(created_at: float, job_id: str) -> str:
+    """Opaque to clients: the position (creation time, id) of a page's last job."""
+    return base64.urlsafe_b64encode(f"{created_at!r}:{job_id}".encode()).decode().rstrip("=")
+
+
+def parse_cursor(text: str) -> tuple[float, str]:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
+        created_text, job_id = raw.split(":")
+        created_at = float(created_text)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidRequest("'before' is not a cursor this server gave") from None
+    if not math.isfinite(created_at) or not JOB_ID_PATTERN.match(job_id):
+        raise InvalidRequest("'before' is not a cursor this server gave")
+    return created_at, job_id
+
+
+def parse_statuses(values: list[str]) -> frozenset[str] | None:
+    """Repeatable ``status``; ``finished`` stands for the three final ones."""
+    if not values:
+        return None
+    statuses: set[str] = set()
+    for value in values:
+        if value == FINISHED:
+            statuses.update(status.value for status in FINAL_STATUSES)
+        else:
+            statuses.add(_status(value).value)
+    return frozenset(statuses)
+
+
+def _status(value: str) -> JobStatus:
+    try:
+        return JobStatus(value)
+    except ValueError:
+        choices = ", ".join([*(s.value for s in JobStatus), FINISHED])
+        raise InvalidRequest(f"unknown status {value!r}; one of {choices}") from None
+
+
+def parse_job_page(
+    *,
+    statuses: list[str],
+    q: str | None,
+    parent: str | None,
+    limit: str | None,
+    before: str | None,
+) -> JobPage:
+    size = DEFAULT_PAGE_SIZE
+    if limit is not None:
+        if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= MAX_PAGE_SIZE:
+            raise InvalidRequest(f"'limit' must be an integer from 1 to {MAX_PAGE_SIZE}")
+        size = int(limit)
+    if q is not None and (len(q) > MAX_QUERY_LENGTH or "\x00" in q):
+        raise InvalidRequest(f"'q' is at most {MAX_QUERY_LENGTH} characters")
+    return JobPage(
+        parent_id=None if parent is None else parse_job_id(parent),
+        statuses=parse_statuses(statuses),
+        q=q or None,
+        before=None if before is None else parse_cursor(before),
+        limit=size,
+    )
+
+
+def parse_finished_deletion(
+    statuses: list[str], before: str | None
+) -> tuple[frozenset[str], float | None]:
+    """``DELETE jobs?status=finished[&before=ISO]``: which finished jobs, ended before when."""
+    chosen = parse_statuses(statuses)
+    if not chosen:
+        raise InvalidRequest("say which jobs to delete: ?status=finished")
+    if any(status not in FINAL_STATUSES for status in chosen):
+        raise InvalidRequest("only finished jobs can be deleted in bulk")
+    finished_before = None
+    if before is not None:
+        try:
+            moment = datetime.fromisoformat(before.strip().replace("Z", "+00:00"))
+            if moment.tzinfo is None:  # a time without a zone is UTC, like every time here
+                moment = moment.replace(tzinfo=timezone.utc)
+            finished_before = moment.timestamp()
+        except (ValueError, OverflowError, OSError):
+            raise InvalidRequest("'before' must be an ISO 8601 time") from None
+    return chosen, finished_before
+
+
 def parse_status_filter(value: str | None) -> JobStatus | None:
     if value is None:
         return None
@@ -248,7 +385,10 @@ def parse_error_samples(value: Any) -> list[dict[str, str]]:
 
 def parse_progress_report(body: Any) -> ProgressReport:
     body = _require_object(body)
-    _reject_unknown(body, {"success", "errors", "total", "message", "error_samples", "status"})
+    _reject_unknown(
+        body,
+        {"success", "errors", "total", "message", "error_samples", "status", "postfix", "name"},
+    )
     status = body.get("status")
     parsed_status = None
     if status is not None:
@@ -264,7 +404,34 @@ def parse_progress_report(body: Any) -> ProgressReport:
         message=_text(body, "message", MAX_MESSAGE_LENGTH),
         error_samples=None if samples is None else parse_error_samples(samples),
         status=parsed_status,
+        postfix=_text(body, "postfix", MAX_POSTFIX_LENGTH),
+        name=_text(body, "name", MAX_NAME_LENGTH),
     )
+
+
+def _flag(body: dict[str, Any], key: str, default: bool) -> bool:
+    value = body.get(key, default)
+    if not isinstance(value, bool):
+        raise InvalidRequest(f"{key!r} must be true or false")
+    return value
+
+
+def _nesting(body: dict[str, Any]) -> dict[str, Any]:
+    """The fields every kind takes: where the job nests and how its counts read."""
+    parent_id = body.get("parent_id")
+    if parent_id is not None:
+        parent_id = parse_job_id(parent_id)
+        if parent_id == body.get("job_id"):
+            raise InvalidRequest("a job cannot be its own parent")
+    unit = _text(body, "unit", MAX_UNIT_LENGTH)
+    if unit is not None and (not unit.strip() or not unit.isprintable()):
+        raise InvalidRequest("'unit' must be a non-empty printable string")
+    return {
+        "parent_id": parent_id,
+        "unit": unit or DEFAULT_UNIT,
+        "unit_scale": _flag(body, "unit_scale", False),
+        "leave": _flag(body, "leave", True),
+    }
 
 
 def parse_job_spec(body: Any, *, max_concurrency: int) -> JobSpec:
@@ -278,7 +445,8 @@ def parse_job_spec(body: Any, *, max_concurrency: int) -> JobSpec:
     if job_id is not None:
         job_id = parse_job_id(job_id)
     name = _text(body, "name", MAX_NAME_LENGTH) or ""
-    common = {"kind", "name", "job_id"}
+    common = {"kind", "name", "job_id", "parent_id", "unit", "unit_scale", "leave"}
+    nesting = _nesting(body)
     if kind is JobKind.REPORTED:
         _reject_unknown(body, common | {"total"})
         return JobSpec(
@@ -286,6 +454,7 @@ def parse_job_spec(body: Any, *, max_concurrency: int) -> JobSpec:
             name=name or "job",
             job_id=job_id,
             total=_counter(body, "total", nullable=True),
+            **nesting,
         )
     if kind is JobKind.PYTHON:
         _reject_unknown(body, common | {"target", "items", "concurrency"})
@@ -308,6 +477,7 @@ def parse_job_spec(body: Any, *, max_concurrency: int) -> JobSpec:
             target=target,
             items=items,
             concurrency=concurrency,
+            **nesting,
         )
     _reject_unknown(body, common | {"path", "output_path", "parameters", "timeout"})
     path = _text(body, "path", MAX_PATH_LENGTH)
@@ -335,4 +505,5 @@ def parse_job_spec(body: Any, *, max_concurrency: int) -> JobSpec:
         output_path=output_path,
         parameters=parameters,
         timeout=None if timeout is None else float(timeout),
+        **nesting,
     )

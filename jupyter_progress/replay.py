@@ -61,5 +61,5 @@ class ReplayRing:
         return [
             event.frame
             for event in self._events
-            if event.event_id > last_event_id and (job_ids is None or event.job_id in job_ids)
+            if event.event_id > last_event_id and (job_ids is None or event.concerns(job_ids))
         ]

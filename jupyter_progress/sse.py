@@ -14,11 +14,19 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One serialized event: its id, the job it is about and its SSE frame."""
+    """One serialized event: its id, the job it is about and its SSE frame.
+
+    ``parents`` are the job's ancestors: a reader filtered to one of them gets it too.
+    """
 
     event_id: int
     job_id: str
     frame: bytes
+    parents: tuple[str, ...] = ()
+
+    def concerns(self, job_ids: frozenset[str]) -> bool:
+        """Whether a reader filtered to ``job_ids`` wants it (its job or an ancestor)."""
+        return self.job_id in job_ids or any(parent in job_ids for parent in self.parents)
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")

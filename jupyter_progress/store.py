@@ -4,31 +4,71 @@ Per-item progress only marks a job dirty; a periodic flush writes the latest sta
 each dirty job in one transaction. Final states are written at once, so a crash
 (even ``kill -9``) never loses a finished job. Recent events are kept too, so a
 stream reader can resume after ``Last-Event-ID``.
+
+History is queried here, never held in memory: the ``jobs`` table has columns beside the
+JSON record (parent, status, folded name, finish time, ancestors) and indexes so that a
+page of jobs, a parent's children, the jobs to prune and the running jobs each cost an
+index range, the same with 100 or 100,000 jobs. The file reclaims the space of deleted
+jobs (``auto_vacuum=INCREMENTAL``, a step after each prune).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from .exceptions import ProgressError
-from .models import JobState
+from .models import JobPage, JobState
 from .sse import Event
+
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY,
     created_at REAL NOT NULL,
-    record TEXT NOT NULL
+    record TEXT NOT NULL,
+    parent_id TEXT,
+    status TEXT NOT NULL DEFAULT 'pending',
+    name_folded TEXT NOT NULL DEFAULT '',
+    finished_at REAL,
+    ancestors TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS events (
     event_id INTEGER PRIMARY KEY,
     job_id TEXT NOT NULL,
-    frame BLOB NOT NULL
+    frame BLOB NOT NULL,
+    parents TEXT NOT NULL DEFAULT ''
 );
 """
+
+# Pages newest first (top level: parent_id IS NULL), a parent's children, status filtered
+# from the index entry itself; finished jobs by end time (snapshot, retention); running ones.
+INDEXES = """
+CREATE INDEX IF NOT EXISTS jobs_by_parent ON jobs (parent_id, created_at, job_id, status);
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_top_finished ON jobs (finished_at)
+    WHERE finished_at IS NOT NULL AND parent_id IS NULL;
+CREATE INDEX IF NOT EXISTS jobs_running ON jobs (created_at) WHERE finished_at IS NULL;
+"""
+
+FINAL_STATUS_VALUES = ("completed", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class RemovedJob:
+    """A job deleted from the store: enough to tell its readers (``job_removed``)."""
+
+    job_id: str
+    ancestors: tuple[str, ...]
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(filter(None, text.split(",")))
 
 
 class StoreLocked(ProgressError):
@@ -63,26 +103,199 @@ class JobStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock_file = _lock_exclusively(self.path.with_name(self.path.name + ".lock"))
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # Before the first table exists (a new file); an older file is converted once.
+        self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(SCHEMA)
+        self._migrate()
         self._dirty_jobs: dict[str, JobState] = {}
         self._deleted: set[str] = set()
         self._new_events: list[Event] = []
         self.writes = 0
         self._events_since_trim = TRIM_EVERY  # trim once at the first flush
 
+    def _migrate(self) -> None:
+        """Bring a file written by an older version up to this schema (once)."""
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version < SCHEMA_VERSION:
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+            if "parents" not in columns:
+                self._db.execute("ALTER TABLE events ADD COLUMN parents TEXT NOT NULL DEFAULT ''")
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+            for column, declaration in (
+                ("parent_id", "TEXT"),
+                ("status", "TEXT NOT NULL DEFAULT 'pending'"),
+                ("name_folded", "TEXT NOT NULL DEFAULT ''"),
+                ("finished_at", "REAL"),
+                ("ancestors", "TEXT NOT NULL DEFAULT ''"),
+            ):
+                if column not in columns:
+                    self._db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {declaration}")
+            rows = self._db.execute("SELECT record FROM jobs").fetchall()
+            if rows:
+                self._db.execute("BEGIN")
+                self._db.executemany(
+                    "UPDATE jobs SET parent_id = ?, status = ?, name_folded = ?, "
+                    "finished_at = ?, ancestors = ? WHERE job_id = ?",
+                    [
+                        (*self._indexed(job), job.job_id)
+                        for job in (JobState.from_record(json.loads(r)) for (r,) in rows)
+                    ],
+                )
+                self._db.execute("COMMIT")
+            (auto_vacuum,) = self._db.execute("PRAGMA auto_vacuum").fetchone()
+            if auto_vacuum != 2:  # a file from before: VACUUM applies the setting
+                self._db.execute("VACUUM")
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._db.executescript(INDEXES)
+
+    @staticmethod
+    def _indexed(job: JobState) -> tuple[str | None, str, str, float | None, str]:
+        """The columns queried beside the record: parent, status, name, end, ancestors."""
+        return (
+            job.parent_id,
+            job.status.value,
+            job.name.casefold(),
+            job.finished_at if job.is_final else None,
+            ",".join(job.ancestors),
+        )
+
     def load_jobs(self) -> list[JobState]:
-        rows = self._db.execute("SELECT record FROM jobs ORDER BY created_at").fetchall()
-        return [JobState.from_record(json.loads(record)) for (record,) in rows]
+        """Every job (tests and tools; the server loads only what it needs)."""
+        return self._records("SELECT record FROM jobs ORDER BY created_at", ())
+
+    @staticmethod
+    def _job(record: str) -> JobState:
+        return JobState.from_record(json.loads(record))
+
+    def _records(self, sql: str, parameters: Sequence[object]) -> list[JobState]:
+        return [self._job(record) for (record,) in self._db.execute(sql, parameters)]
+
+    def load_running(self) -> list[JobState]:
+        """The jobs that were not final when last written (failed at a restart)."""
+        return self._records(
+            "SELECT record FROM jobs WHERE finished_at IS NULL ORDER BY created_at", ()
+        )
+
+    def load_job(self, job_id: str) -> JobState | None:
+        found = self._records("SELECT record FROM jobs WHERE job_id = ?", (job_id,))
+        return found[0] if found else None
+
+    def newest_finished(self, count: int) -> list[JobState]:
+        """The top-level jobs that finished last, newest first."""
+        return self._records(
+            "SELECT record FROM jobs INDEXED BY jobs_top_finished "
+            "WHERE finished_at IS NOT NULL AND parent_id IS NULL "
+            "ORDER BY finished_at DESC LIMIT ?",
+            (count,),
+        )
+
+    def page(self, query: JobPage) -> list[JobState]:
+        """One page, newest first, of the jobs under ``query.parent_id`` (None: top level).
+
+        Walks the ``jobs_by_parent`` index from the cursor down, so a page costs the same
+        however many older jobs there are (a rare status or a name search reads further).
+        """
+        where = ["parent_id IS ?"]
+        parameters: list[object] = [query.parent_id]
+        if query.before is not None:
+            where.append("(created_at, job_id) < (?, ?)")
+            parameters.extend(query.before)
+        if query.statuses is not None:
+            where.append(f"status IN ({', '.join('?' * len(query.statuses))})")
+            parameters.extend(sorted(query.statuses))
+        if query.q:
+            where.append("instr(name_folded, ?) > 0")
+            parameters.append(query.q.casefold())
+        parameters.append(query.limit)
+        return self._records(
+            "SELECT record FROM jobs INDEXED BY jobs_by_parent WHERE "
+            + " AND ".join(where)
+            + " ORDER BY created_at DESC, job_id DESC LIMIT ?",
+            parameters,
+        )
+
+    def child_ids(self, parent_ids: Iterable[str]) -> list[str]:
+        """The ids of these jobs' direct children."""
+        found: list[str] = []
+        for parent_id in parent_ids:
+            found.extend(
+                job_id
+                for (job_id,) in self._db.execute(
+                    "SELECT job_id FROM jobs WHERE parent_id = ?", (parent_id,)
+                )
+            )
+        return found
+
+    def surplus_finished_children(self, parent_id: str, keep: int) -> list[RemovedJob]:
+        """A parent's finished children beyond the newest ``keep`` (by creation)."""
+        return self._removed(
+            "SELECT job_id, ancestors FROM jobs WHERE parent_id = ? AND finished_at IS NOT NULL "
+            "ORDER BY created_at DESC LIMIT -1 OFFSET ?",
+            (parent_id, keep),
+        )
+
+    def expired(self, *, keep: int, finished_before: float, batch: int) -> list[RemovedJob]:
+        """Up to ``batch`` finished jobs past retention: too old, or beyond the newest ``keep``."""
+        old = self._removed(
+            "SELECT job_id, ancestors FROM jobs WHERE finished_at < ? ORDER BY finished_at LIMIT ?",
+            (finished_before, batch),
+        )
+        if old:
+            return old
+        return self._removed(
+            "SELECT job_id, ancestors FROM jobs WHERE finished_at IS NOT NULL "
+            "ORDER BY finished_at DESC LIMIT ? OFFSET ?",
+            (batch, keep),
+        )
+
+    def _removed(self, sql: str, parameters: Sequence[object]) -> list[RemovedJob]:
+        return [RemovedJob(job_id, _split(a)) for job_id, a in self._db.execute(sql, parameters)]
+
+    def delete_jobs(self, job_ids: Sequence[str]) -> None:
+        """Delete these jobs now, in one transaction (after anything pending)."""
+        for job_id in job_ids:
+            self.mark_deleted(job_id)
+        self.flush()
+
+    def delete_finished(
+        self, statuses: frozenset[str], finished_before: float | None
+    ) -> list[RemovedJob]:
+        """Delete every finished job of ``statuses`` (ended before a time) in one transaction."""
+        self.flush()
+        where = f"finished_at IS NOT NULL AND status IN ({', '.join('?' * len(statuses))})"
+        parameters: list[object] = [*sorted(statuses)]
+        if finished_before is not None:
+            where += " AND finished_at < ?"
+            parameters.append(finished_before)
+        self._db.execute("BEGIN")
+        try:
+            removed = self._removed(
+                f"DELETE FROM jobs WHERE {where} RETURNING job_id, ancestors", parameters
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self.writes += 1
+        return removed
+
+    def reclaim_space(self, pages: int = 2000) -> None:
+        """Give back the pages of deleted rows (a bounded step: 2,000 pages = 8 MB)."""
+        # executescript steps the statement to its end (execute would free one page).
+        self._db.executescript(f"PRAGMA incremental_vacuum({int(pages)});")
 
     def load_events(self) -> list[Event]:
         rows = self._db.execute(
-            "SELECT event_id, job_id, frame FROM events ORDER BY event_id DESC LIMIT ?",
+            "SELECT event_id, job_id, frame, parents FROM events ORDER BY event_id DESC LIMIT ?",
             (self.events_kept,),
         ).fetchall()
-        return [Event(event_id, job_id, bytes(frame)) for event_id, job_id, frame in reversed(rows)]
+        return [
+            Event(event_id, job_id, bytes(frame), tuple(filter(None, parents.split(","))))
+            for event_id, job_id, frame, parents in reversed(rows)
+        ]
 
     def mark_dirty(self, job: JobState) -> None:
         self._deleted.discard(job.job_id)
@@ -103,22 +316,30 @@ class JobStore:
         """Write everything pending in one transaction."""
         if not self.has_pending_writes:
             return
-        jobs: list[tuple[str, float, str]] = [
-            (job.job_id, job.created_at, json.dumps(job.to_record()))
+        jobs = [
+            (job.job_id, job.created_at, json.dumps(job.to_record()), *self._indexed(job))
             for job in self._dirty_jobs.values()
         ]
         deleted = [(job_id,) for job_id in self._deleted]
-        events = [(e.event_id, e.job_id, e.frame) for e in self._new_events]
+        # Only the newest are ever read back (a bulk delete makes one event per job).
+        events = [
+            (e.event_id, e.job_id, e.frame, ",".join(e.parents))
+            for e in self._new_events[-self.events_kept :]
+        ]
         self._db.execute("BEGIN")
         try:
             self._db.executemany(
-                "INSERT INTO jobs (job_id, created_at, record) VALUES (?, ?, ?) "
-                "ON CONFLICT(job_id) DO UPDATE SET record = excluded.record",
+                "INSERT INTO jobs (job_id, created_at, record, parent_id, status, name_folded, "
+                "finished_at, ancestors) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(job_id) DO UPDATE SET record = excluded.record, "
+                "status = excluded.status, name_folded = excluded.name_folded, "
+                "finished_at = excluded.finished_at",
                 jobs,
             )
             self._db.executemany("DELETE FROM jobs WHERE job_id = ?", deleted)
             self._db.executemany(
-                "INSERT OR REPLACE INTO events (event_id, job_id, frame) VALUES (?, ?, ?)",
+                "INSERT OR REPLACE INTO events (event_id, job_id, frame, parents) "
+                "VALUES (?, ?, ?, ?)",
                 events,
             )
             self._events_since_trim += len(events)

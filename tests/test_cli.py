@@ -6,6 +6,7 @@ finds it the way ``jupyter server list`` does, without ``--url``.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -221,3 +222,27 @@ def test_unreachable_server_and_bad_token_are_one_line_errors(
 def test_no_server_found_is_a_one_line_error(env: dict[str, str], tmp_path: Path) -> None:
     result = cli({**env, "JUPYTER_RUNTIME_DIR": str(tmp_path)}, "list")
     assert_one_line_error(result, "no running Jupyter server found")
+
+
+def test_list_limit_status_search_and_all_pages_through(
+    env: dict[str, str], api: httpx.Client
+) -> None:
+    ids = []
+    for number in range(7):
+        job = api.post("jobs", json={"kind": "reported", "name": f"paged {number}"}).json()
+        if number % 2:
+            api.post(f"jobs/{job['job_id']}/progress", json={"status": "failed"})
+        ids.append(job["job_id"])
+    result = cli(env, "list", "--search", "PAGED", "--limit", "3")
+    assert result.returncode == 0, result.stderr
+    rows = result.stdout.splitlines()[1:]
+    assert [row.split()[-1] for row in rows] == ["6", "5", "4"]
+    assert "--all" in result.stderr  # says there are more
+    every = cli(env, "list", "--search", "paged", "--all", "--limit", "2", "--json")
+    assert every.returncode == 0, every.stderr
+    assert [job["job_id"] for job in json.loads(every.stdout)] == ids[::-1]
+    failed = cli(env, "list", "--search", "paged", "--status", "failed", "--json")
+    assert [job["name"] for job in json.loads(failed.stdout)] == ["paged 5", "paged 3", "paged 1"]
+    both = cli(env, "list", "--search", "paged", "--status", "finished", "--status", "processing")
+    assert len(both.stdout.splitlines()) == 8
+    assert_one_line_error(cli(env, "list", "--limit", "0"), "--limit")
