@@ -29,6 +29,8 @@ const MAX_SAMPLES_SHOWN = 5;
 export const MAX_CHILDREN_SHOWN = 8;
 /** Nesting shown: children, and their children. */
 const MAX_CHILD_DEPTH = 2;
+/** The server's largest page (`GET jobs?limit=`). */
+const MAX_PAGE = 1000;
 /** How often the list repaints "5m ago". */
 const AGE_REPAINT_MS = 30_000;
 
@@ -724,9 +726,12 @@ export function createJobsPanel(container, options = {}) {
     const running = history.running;
     const finished = history.jobs.size - running;
     const open = history.mayHaveMore({ filter: null, q: "" }, streamLive());
-    count.textContent = history.jobs.size
-      ? `${running} running · ${formatCount(finished)}${open ? "+" : ""} finished`
-      : "";
+    const finishedText = finished
+      ? ` · ${formatCount(finished)}${open ? "+" : ""} finished`
+      : open
+        ? ""
+        : " · 0 finished";
+    count.textContent = history.jobs.size ? `${running} running${finishedText}` : "";
     root.dataset.running = String(running);
     clear.disabled = !viewOptions.onRemove || (finished === 0 && !open);
     const state = history.paging(query);
@@ -846,7 +851,10 @@ export function createJobsPanel(container, options = {}) {
     state.loading = true;
     refresh();
     try {
-      const page = await stream.fetchJobs(history.nextRequest(asked, pageSize));
+      // The first page of a query spans what the page knows already (the stream's
+      // newest jobs) plus a page, so it brings a page of new rows, not duplicates.
+      const limit = state.next ? pageSize : Math.min(MAX_PAGE, matches + pageSize);
+      const page = await stream.fetchJobs(history.nextRequest(asked, limit));
       history.addPage(asked, page, (id) => stream.removed.has(id));
       panel.setNotice("");
     } catch (error) {

@@ -293,7 +293,11 @@ test("past the known jobs, scrolling asks the server for the next page, until no
   await tick();
   assert.equal(requests.length, 0, "nothing asked at open");
   await panel.loadMore();
-  assert.equal(requests[0].url, "/jupyter-progress/api/jobs?limit=3");
+  assert.equal(
+    requests[0].url,
+    "/jupyter-progress/api/jobs?limit=5",
+    "the first page spans the two known jobs and a page more"
+  );
   await panel.loadMore();
   assert.equal(requests[1].url, "/jupyter-progress/api/jobs?limit=3&before=c1");
   const names = [...doc.querySelectorAll(".jp-progress-jobs-row .jp-progress-name")].map((n) => n.textContent);
@@ -327,7 +331,7 @@ test("search filters the loaded rows and asks the server for the rest", async ()
     [...doc.querySelectorAll(".jp-progress-jobs-row .jp-progress-name")].map((n) => n.textContent);
   assert.deepEqual(names(), ["nightly report 2026-11-28", "Nightly report 2026-10-01"]);
   assert.equal(requests.length, 1);
-  assert.equal(requests[0].url, "/jupyter-progress/api/jobs?limit=50&q=NIGHTLY");
+  assert.equal(requests[0].url, "/jupyter-progress/api/jobs?limit=51&q=NIGHTLY");
   await panel.setSearch("");
   assert.deepEqual(names().length, 3);
   // The running filter needs no request: the stream holds every running job.
