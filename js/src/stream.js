@@ -289,7 +289,9 @@ export class ProgressStream {
       this._failures = 0;
       this._stopPolling();
       this._setState("live");
-      if (!this.settled && this._settleTimer === null) {
+      // Each (re)connection's snapshot gets its grace; then unknown followed jobs are
+      // asked for (each id once per page).
+      if (this._settleTimer === null) {
         this._settleTimer = this._setTimeout(() => {
           this._settleTimer = null;
           this.settled = true;
