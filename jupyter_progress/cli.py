@@ -82,6 +82,9 @@ def server_root_dir(server: ServerInfo) -> Path | None:
     return None
 
 
+MAX_PAGE = 1000  # the server's largest page
+
+
 def resolve_job(client: ProgressClient, reference: str) -> dict[str, Any]:
     """A job by full id, unique id prefix, or exact name."""
     if len(reference) == 32:
@@ -90,10 +93,11 @@ def resolve_job(client: ProgressClient, reference: str) -> dict[str, Any]:
         except ProgressAPIError as error:
             if error.status not in (400, 404):
                 raise
-    jobs = client.list_jobs()
+    jobs = client.list_page([("limit", str(MAX_PAGE))])["jobs"]  # the newest
     matches = [job for job in jobs if job["job_id"].startswith(reference)]
-    if not matches:
-        matches = [job for job in jobs if job["name"] == reference]
+    if not matches:  # a name: searched in all of history
+        named = client.list_page([("q", reference[:200]), ("limit", str(MAX_PAGE))])["jobs"]
+        matches = [job for job in named if job["name"] == reference]
     if not matches:
         raise CLIError(f"no job matches {reference!r} (see: jupyter progress list)")
     if len(matches) > 1:
@@ -186,9 +190,6 @@ class Bars:
 # ----- commands --------------------------------------------------------------------------
 
 
-MAX_PAGE = 1000  # the server's largest page
-
-
 def command_list(client: ProgressClient, args: argparse.Namespace) -> int:
     """Newest first, page by page from the server: ``--limit`` jobs, or ``--all``."""
     if args.limit is not None and args.limit < 1:
@@ -217,8 +218,17 @@ def command_list(client: ProgressClient, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def watch_jobs(client: ProgressClient, jobs: list[dict[str, Any]], *, quiet: bool = False) -> int:
-    """Follow the jobs' events until every one is final; 1 if any did not complete."""
+def watch_jobs(
+    client: ProgressClient,
+    jobs: list[dict[str, Any]],
+    *,
+    quiet: bool = False,
+    bell: bool = False,
+) -> int:
+    """Follow the jobs' events until every one is final; 1 if any did not complete.
+
+    ``bell`` rings the terminal bell once they have ended, for a user who walked away.
+    """
     bars = Bars(sys.stderr)
     states = {job["job_id"]: job for job in jobs}
     try:
@@ -245,6 +255,9 @@ def watch_jobs(client: ProgressClient, jobs: list[dict[str, Any]], *, quiet: boo
         raise CLIError(f"lost the server's event stream: {error}") from None
     finally:
         bars.close()
+    if bell:
+        sys.stderr.write("\a")
+        sys.stderr.flush()
     outcome = EXIT_OK
     for job in states.values():
         if not quiet:
@@ -260,11 +273,12 @@ def command_watch(client: ProgressClient, args: argparse.Namespace) -> int:
     if args.jobs:
         jobs = [resolve_job(client, reference) for reference in args.jobs]
     else:
-        jobs = [job for job in client.list_jobs() if not is_final(job["status"])]
+        running = [("status", "pending"), ("status", "processing"), ("limit", str(MAX_PAGE))]
+        jobs = client.list_page(running)["jobs"]
         if not jobs:
             print("no running jobs")
             return EXIT_OK
-    return watch_jobs(client, jobs)
+    return watch_jobs(client, jobs, bell=args.bell)
 
 
 def command_cancel(client: ProgressClient, args: argparse.Namespace) -> int:
@@ -342,6 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
         "watch", parents=[common], help="progress bars until the jobs end (default: all running)"
     )
     watch.add_argument("jobs", nargs="*", metavar="JOB", help="job id, id prefix or name")
+    watch.add_argument(
+        "--bell", action="store_true", help="ring the terminal bell when the jobs have ended"
+    )
     watch.set_defaults(handler=command_watch)
 
     cancel = commands.add_parser("cancel", parents=[common], help="cancel a job")

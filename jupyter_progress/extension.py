@@ -10,7 +10,17 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
-from traitlets import CaselessStrEnum, Float, Int, Type, Unicode, default
+from traitlets import (
+    CaselessStrEnum,
+    Float,
+    Int,
+    List,
+    TraitError,
+    Type,
+    Unicode,
+    default,
+    validate,
+)
 
 from .broker import EventBroker
 from .handlers import (
@@ -24,6 +34,7 @@ from .handlers import (
 from .manager import JobManager
 from .runners import make_runners
 from .store import JobStore, StoreLocked
+from .webhooks import WebhookConfigError, WebhookSender, parse_webhooks
 
 API_PREFIX = "jupyter-progress/api"
 
@@ -117,8 +128,26 @@ class JupyterProgress(ExtensionApp):
         "overrides 'executor'.",
     ).tag(config=True)
 
+    webhooks: List[Any] = List(
+        help='URLs that get a POST {"text": <one line>, "job": <Job>} when a job ends '
+        '(Slack-compatible). Each entry is a URL or {"url": ..., "on": ["failed", ...]} '
+        "to hear only of some outcomes (completed, failed, cancelled). See docs/notifications.md.",
+    ).tag(config=True)
+    webhook_timeout = Float(
+        10.0, help="Seconds one webhook POST may take; it is tried 3 times with backoff."
+    ).tag(config=True)
+
+    @validate("webhooks")
+    def _validate_webhooks(self, proposal: Any) -> list[Any]:
+        try:
+            parse_webhooks(proposal["value"])
+        except WebhookConfigError as error:
+            raise TraitError(str(error)) from None
+        return list(proposal["value"])
+
     manager: JobManager
     broker: EventBroker
+    webhook_sender: WebhookSender | None = None
 
     def initialize_settings(self) -> None:
         self.broker = EventBroker(max_pending_bytes=self.subscriber_queue_bytes)
@@ -157,6 +186,11 @@ class JupyterProgress(ExtensionApp):
             log=self.log,
         )
         self.manager.recover()
+        if self.webhooks:
+            self.webhook_sender = WebhookSender(
+                parse_webhooks(self.webhooks), timeout=self.webhook_timeout, log=self.log
+            )
+            self.manager.final_listeners.append(self.webhook_sender.job_finished)
         handlers_app: ProgressApp = self  # mypy checks that the handlers get what they need
         self.settings["jupyter_progress"] = handlers_app
         self.log.info("jupyter-progress keeps jobs in %s", self.db_path)
@@ -181,7 +215,13 @@ class JupyterProgress(ExtensionApp):
         await self.manager.start()
 
     async def stop_extension(self) -> None:
-        await self.manager.stop()
+        # An extension that failed to load (bad config) has no manager: the server must
+        # still stop, not hang on an AttributeError here.
+        manager = getattr(self, "manager", None)
+        if manager is not None:
+            await manager.stop()
+        if self.webhook_sender is not None:
+            await self.webhook_sender.stop()
 
     @property
     def root_dir(self) -> str:

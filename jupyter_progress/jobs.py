@@ -74,6 +74,8 @@ class Job:
         self._data: dict[str, Any] = dict(data or {})
         self._final = threading.Event()
         self._callbacks: list[ProgressCallback] = [on_progress] if on_progress else []
+        self._final_callbacks: list[ProgressCallback] = []
+        self._final_seen = is_final(self._data.get("status"))
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._stream_error: BaseException | None = None
         self._stream_ready = _stream_ready or threading.Event()
@@ -195,6 +197,19 @@ class Job:
             self._callbacks.append(callback)
         return callback
 
+    def on_final(self, callback: ProgressCallback) -> ProgressCallback:
+        """Call ``callback(job)`` once, when the job completes, fails or is cancelled.
+
+        Pushed from the job's event stream (no polling); called at once if the job has
+        already ended. Usable as a decorator.
+        """
+        with self._lock:
+            if not self._final_seen:
+                self._final_callbacks.append(callback)
+                return callback
+        self._call(callback, "on_final")
+        return callback
+
     # ----- asyncio -----------------------------------------------------------------------
 
     async def wait_async(
@@ -273,14 +288,23 @@ class Job:
                 return
             self._data = dict(data)
             callbacks = list(self._callbacks) if notify else []
-        if notify:
-            for callback in callbacks:
-                try:
-                    callback(self)
-                except Exception:
-                    log.exception("jupyter-progress: an on_progress callback failed")
+            final_callbacks: list[ProgressCallback] = []
+            if not self._final_seen and is_final(self._data.get("status")):
+                self._final_seen = True
+                final_callbacks, self._final_callbacks = self._final_callbacks, []
+        for callback in callbacks:
+            self._call(callback, "on_progress")
+        for callback in final_callbacks:
+            self._call(callback, "on_final")
         if is_final(self._data.get("status")):
             self._finish_stream()
+
+    def _call(self, callback: ProgressCallback, kind: str) -> None:
+        """A user's callback never breaks the stream that feeds every other one."""
+        try:
+            callback(self)
+        except Exception:
+            log.exception("jupyter-progress: an %s callback failed", kind)
 
     def _finish_stream(self) -> None:
         with self._lock:

@@ -22,7 +22,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -111,6 +111,10 @@ class JobManager:
         self._heard_at: dict[str, float] = {}  # monotonic time of a reporter's last word
         self._last_event_id = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._reclaiming: asyncio.Task[None] | None = None
+        # Called with the public document of every job that ends (webhooks.py); each must
+        # return at once and never raise into the manager.
+        self.final_listeners: list[Callable[[dict[str, Any]], None]] = []
 
     # ----- lifecycle -------------------------------------------------------------------
 
@@ -139,9 +143,10 @@ class JobManager:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = [*self._tasks, *([self._reclaiming] if self._reclaiming else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks = []
         for runner in self.runners.values():
             try:
@@ -201,6 +206,7 @@ class JobManager:
         """Delete finished jobs past retention, a batch per transaction, yielding between
         batches so streams and requests go on; then give the file's space back."""
         if self.keep_finished <= 0 and self.keep_finished_days <= 0:
+            await self.reclaim_space()
             return 0
         keep = self.keep_finished if self.keep_finished > 0 else 2**62
         cutoff = (now or time.time()) - self.keep_finished_days * 86400
@@ -215,10 +221,18 @@ class JobManager:
             self._forget(batch)
             removed += len(batch)
             await asyncio.sleep(0)
+        await self.reclaim_space()  # also what trimmed events left free
         if removed:
-            self.store.reclaim_space()
             self.log.info("retention: %d finished jobs deleted", removed)
         return removed
+
+    async def reclaim_space(self) -> None:
+        """Shrink the file by what deletes freed, a step at a time between other work."""
+        try:
+            while self.store.reclaim_space() > 0:
+                await asyncio.sleep(0)
+        finally:
+            self._reclaiming = None
 
     def _flush(self) -> None:
         try:
@@ -448,8 +462,11 @@ class JobManager:
         self._flush()
         removed = self.store.delete_finished(statuses, finished_before)
         self._forget(removed)
-        if removed:
-            self.store.reclaim_space()
+        if removed and self._reclaiming is None:
+            try:
+                self._reclaiming = asyncio.get_running_loop().create_task(self.reclaim_space())
+            except RuntimeError:  # no event loop (a script using the manager): at once
+                asyncio.run(self.reclaim_space())
         self.log.info("%d finished jobs deleted", len(removed))
         return len(removed)
 
@@ -509,6 +526,11 @@ class JobManager:
         self._heard_at.pop(job.job_id, None)
         self.log.info("job %s %s: %s", job.job_id, status.value, job.name)
         self._emit(job, durable=True)
+        for listener in self.final_listeners:
+            try:
+                listener(job.to_dict())
+            except Exception:
+                self.log.exception("a listener of job %s's end failed; the job is done", job.job_id)
         self._settle(job)
         if status is JobStatus.COMPLETED and not job.leave:
             self._remove(job)  # like tqdm's leave=False: the bar goes once it is done

@@ -282,10 +282,13 @@ class JobStore:
         self.writes += 1
         return removed
 
-    def reclaim_space(self, pages: int = 2000) -> None:
-        """Give back the pages of deleted rows (a bounded step: 2,000 pages = 8 MB)."""
+    def reclaim_space(self, pages: int = 2000) -> int:
+        """Give back the pages of deleted rows, a bounded step (2,000 pages = 8 MB) at a
+        time; returns how many free pages are left for the next step."""
         # executescript steps the statement to its end (execute would free one page).
         self._db.executescript(f"PRAGMA incremental_vacuum({int(pages)});")
+        (left,) = self._db.execute("PRAGMA freelist_count").fetchone()
+        return int(left)
 
     def load_events(self) -> list[Event]:
         rows = self._db.execute(

@@ -60,3 +60,18 @@ def api(
     )
     yield client
     jp_asyncio_loop.run_until_complete(client.aclose())
+
+
+@pytest.fixture
+def server_env(
+    api: httpx.AsyncClient,
+    jp_http_port: int,
+    jp_base_url: str,
+    jp_auth_header: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> str:
+    """``JUPYTER_PROGRESS_URL``/``TOKEN`` pointing at the test server, as a user would set."""
+    url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}"
+    monkeypatch.setenv("JUPYTER_PROGRESS_URL", url)
+    monkeypatch.setenv("JUPYTER_PROGRESS_TOKEN", jp_auth_header["Authorization"].split()[1])
+    return url

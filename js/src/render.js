@@ -627,6 +627,7 @@ export function createJobView(container, options = {}) {
  *   loadMore: () => Promise<void>,
  *   deleteFinished: () => Promise<void>,
  *   flush: () => void,
+ *   reveal: (jobId: string) => boolean,
  *   destroy: () => void,
  *   readonly filter: string,
  *   readonly size: number,
@@ -639,7 +640,9 @@ export function createJobView(container, options = {}) {
  * (`.jp-progress-jobs-row` holding its `.jp-progress-widget`), expanding to the full view
  * on click. Only the first page of rows is built; scrolling to the end builds the next
  * page, and asks the server (`GET jobs?before=`) once the known jobs are all shown.
- * `update(job)` adds or repaints a job; `update(null, jobId)` removes it.
+ * `update(job)` adds or repaints a job; `update(null, jobId)` removes it; `reveal(jobId)`
+ * brings a known job's row into view, expanded and outlined (clearing a search or filter
+ * that hides it).
  * @param {HTMLElement} container
  * @param {JobsPanelOptions} [options]
  * @returns {JobsPanel}
@@ -978,6 +981,33 @@ export function createJobsPanel(container, options = {}) {
     },
     loadMore,
     flush: render,
+    reveal(jobId) {
+      const job = history.jobs.get(jobId);
+      if (!job) return false;
+      if (!matchesQuery(job, query)) {
+        query.q = "";
+        search.value = "";
+        delete root.dataset.search;
+        if (filters.length) {
+          query.filter = filters[0];
+          select.value = filters[0][0];
+          root.dataset.filter = filters[0][0];
+        }
+      }
+      const index = history.matching(query).findIndex((j) => j.job_id === jobId);
+      shownLimit = Math.max(shownLimit, index + 1);
+      render();
+      const entry = rows.get(jobId);
+      if (!entry) return false;
+      entry.view.setExpanded(true);
+      entry.row.querySelector("details.jp-progress-errors")?.setAttribute("open", "");
+      for (const other of list.querySelectorAll(".jp-mod-highlighted")) {
+        other.classList.remove("jp-mod-highlighted");
+      }
+      entry.row.classList.add("jp-mod-highlighted");
+      entry.row.scrollIntoView?.({ block: "nearest" });
+      return true;
+    },
     setNotice(text) {
       notice.textContent = text || "";
       notice.hidden = !text;

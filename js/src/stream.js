@@ -109,16 +109,18 @@ export class ProgressStream {
     const g = /** @type {any} */ (globalThis);
     this._EventSource = env.EventSource ?? g.EventSource;
     this._fetch = env.fetch ?? ((/** @type {any[]} */ ...a) => g.fetch(...a));
+    // A hidden tab runs no animation frames at all: there a timer delivers (throttled by
+    // the browser to about once a second), so a job's end still reaches its listeners
+    // (the notifications) while the user looks elsewhere.
+    const useTimer = () => !g.requestAnimationFrame || !!g.document?.hidden;
     this._raf =
       env.requestAnimationFrame ??
-      (g.requestAnimationFrame
-        ? (/** @type {() => void} */ cb) => g.requestAnimationFrame(cb)
-        : (/** @type {() => void} */ cb) => g.setTimeout(cb, 16));
+      ((/** @type {() => void} */ cb) =>
+        useTimer() ? { timer: g.setTimeout(cb, 16) } : { frame: g.requestAnimationFrame(cb) });
     this._cancelRaf =
       env.cancelAnimationFrame ??
-      (g.cancelAnimationFrame
-        ? (/** @type {any} */ h) => g.cancelAnimationFrame(h)
-        : (/** @type {any} */ h) => g.clearTimeout(h));
+      ((/** @type {any} */ h) =>
+        h.frame !== undefined ? g.cancelAnimationFrame(h.frame) : g.clearTimeout(h.timer));
     this._setTimeout = env.setTimeout ?? ((cb, ms) => g.setTimeout(cb, ms));
     this._clearTimeout = env.clearTimeout ?? ((h) => g.clearTimeout(h));
     this._getCookie = env.getCookie ?? documentCookie;

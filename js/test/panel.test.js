@@ -470,3 +470,22 @@ test("the list shows the stream's outage, and row actions act on the job", async
   panel.destroy();
   stream.close();
 });
+
+test("reveal brings a hidden job's row into view, expanded and outlined", async () => {
+  const doc = dom();
+  const { stream } = liveStream();
+  const panel = createJobsPanel(doc.body, { document: doc, stream, search: true, filters: JOB_FILTERS, pageSize: 2 });
+  const source = sourceOf(stream);
+  for (let i = 1; i <= 5; i++) source.send(job(i, { status: "failed", error_samples: [{ item: "x", error: "E" }] }));
+  await tick();
+  panel.setFilter("running");
+  await tick();
+  assert.equal(panel.reveal("nope"), false);
+  assert.equal(panel.reveal(job(1).job_id), true, "the oldest, past the first page and the filter");
+  assert.equal(panel.filter, "all");
+  const row = doc.querySelector(`.jp-progress-jobs-row[data-job-id='${job(1).job_id}']`);
+  assert.ok(row.classList.contains("jp-mod-highlighted"));
+  assert.equal(row.querySelector("button.jp-progress-toggle").getAttribute("aria-expanded"), "true");
+  assert.equal(row.querySelector("details.jp-progress-errors").open, true);
+  panel.destroy();
+});

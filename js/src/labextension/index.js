@@ -1,5 +1,6 @@
 // The JupyterLab (and Notebook 7) plugins of jupyter-progress: the Jobs side panel, its
-// command "Show Jobs", and the status-bar count of running jobs. The MIME renderer of job
+// command "Show Jobs", the status-bar count of running jobs, and notifications when a long
+// job ends (./notify.js). The MIME renderer of job
 // outputs is the mime extension in ./mime.js. All of them share the page's one event
 // stream (../stream.js).
 
@@ -8,6 +9,8 @@ import { ICommandPalette } from "@jupyterlab/apputils";
 import { IStatusBar } from "@jupyterlab/statusbar";
 import { LabIcon } from "@jupyterlab/ui-components";
 import { LOG_PREFIX } from "../contract.js";
+import { COMMAND_SHOW_JOBS } from "./jobs.js";
+import { notifyPlugin } from "./notify.js";
 import { JobsPanelWidget, PANEL_ID, StatusItem } from "./panel.js";
 import "./style.css";
 
@@ -16,7 +19,7 @@ import "./style.css";
 /** @typedef {import("@jupyterlab/statusbar").IStatusBar} StatusBar */
 /** @typedef {import("@jupyterlab/application").ILayoutRestorer} LayoutRestorer */
 
-export const COMMAND_SHOW_JOBS = "jupyter-progress:show-jobs";
+export { COMMAND_SHOW_JOBS };
 
 const ICON_SVG =
   '<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">' +
@@ -62,9 +65,10 @@ const jobsPlugin = {
     app.commands.addCommand(COMMAND_SHOW_JOBS, {
       label: "Show Jobs",
       caption: "Show every jupyter-progress job on the server, live",
-      execute: () => {
+      execute: (args) => {
         const widget = ensurePanel();
         app.shell.activateById(widget.id);
+        if (typeof args?.jobId === "string") widget.revealJob(args.jobId);
       },
     });
     palette?.addItem({ command: COMMAND_SHOW_JOBS, category: "Jobs" });
@@ -87,4 +91,4 @@ const jobsPlugin = {
   },
 };
 
-export default [jobsPlugin];
+export default [jobsPlugin, notifyPlugin];

@@ -7,6 +7,9 @@ import { JOB_FILTERS } from "../history.js";
 
 /** @typedef {import("../contract.js").Job} Job */
 
+/** The command that opens the Jobs panel; argument `{jobId}` shows that job. */
+export const COMMAND_SHOW_JOBS = "jupyter-progress:show-jobs";
+
 /**
  * The job in an output's data, if the data is well formed.
  * @param {unknown} data
