@@ -369,8 +369,9 @@ export class ProgressStream {
 
   /** @param {string} jobId */
   _remove(jobId) {
-    this.jobs.delete(jobId);
-    this.removed.add(jobId);
+    // Remembered only for a job the page held or follows: retention may remove thousands
+    // of old jobs the page never saw, and this set must not grow with them.
+    if (this.jobs.delete(jobId) || this._subscribers.has(jobId)) this.removed.add(jobId);
     const parent = this._parentOf.get(jobId);
     if (parent !== undefined) {
       const ids = this._children.get(parent);

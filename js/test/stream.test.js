@@ -474,3 +474,19 @@ test("fetchJobs pages GET jobs with its query; deleteFinished is one DELETE", as
   assert.equal(fake.requests[1].init.headers["X-XSRFToken"], "xsrf-value");
   assert.deepEqual([...stream.jobs.keys()], ["run"]);
 });
+
+test("removals of jobs the page never held do not pile up (retention of old history)", () => {
+  const fake = fakeEnv();
+  const stream = new ProgressStream({ baseUrl: "/" }, fake.env);
+  const seen = [];
+  stream.subscribeAll((j, id) => seen.push(id));
+  stream.subscribeJob("followed", () => {});
+  const source = FakeEventSource.instances[0];
+  source.send(1, job("held", 10, "completed"));
+  for (let i = 0; i < 1000; i++) source.send(2 + i, { job_id: `old${i}` }, "job_removed");
+  source.send(2000, { job_id: "held" }, "job_removed");
+  source.send(2001, { job_id: "followed" }, "job_removed");
+  fake.frame();
+  assert.deepEqual([...stream.removed].sort(), ["followed", "held"]);
+  assert.equal(seen.length, 1002, "the jobs list still hears of every removal");
+});
