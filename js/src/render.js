@@ -722,6 +722,8 @@ export function createJobsPanel(container, options = {}) {
   let matches = 0;
   let scheduled = false;
   let destroyed = false;
+  /** @type {string | null} a job to reveal once it arrives */
+  let pendingReveal = null;
 
   const streamLive = () => !stream || stream.state === "live";
 
@@ -837,6 +839,7 @@ export function createJobsPanel(container, options = {}) {
       previous = entry.row;
     }
     refresh();
+    if (pendingReveal && history.jobs.has(pendingReveal)) panel.reveal(pendingReveal);
   };
 
   const schedule = () => {
@@ -951,6 +954,10 @@ export function createJobsPanel(container, options = {}) {
       }
       const before = history.jobs.get(id);
       if (!history.upsert(job)) return;
+      if (id === pendingReveal) {
+        schedule();
+        return;
+      }
       const entry = rows.get(id);
       const sameGroup = !!before && isFinal(before) === isFinal(job);
       const matchesNow = matchesQuery(job, query);
@@ -983,6 +990,9 @@ export function createJobsPanel(container, options = {}) {
     flush: render,
     reveal(jobId) {
       const job = history.jobs.get(jobId);
+      // Not known yet (the list was just built: the stream delivers in the next frame):
+      // revealed as soon as it arrives.
+      pendingReveal = job ? null : jobId;
       if (!job) return false;
       if (!matchesQuery(job, query)) {
         query.q = "";

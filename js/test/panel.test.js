@@ -489,3 +489,16 @@ test("reveal brings a hidden job's row into view, expanded and outlined", async 
   assert.equal(row.querySelector("details.jp-progress-errors").open, true);
   panel.destroy();
 });
+
+test("reveal of a job the list does not hold yet happens when it arrives", async () => {
+  const doc = dom();
+  const { stream } = liveStream();
+  const panel = createJobsPanel(doc.body, { document: doc, stream });
+  assert.equal(panel.reveal(job(7).job_id), false);
+  sourceOf(stream).send(job(7, { status: "failed" }));
+  await tick();
+  await tick();
+  const row = doc.querySelector(`.jp-progress-jobs-row[data-job-id='${job(7).job_id}']`);
+  assert.ok(row.classList.contains("jp-mod-highlighted"));
+  panel.destroy();
+});

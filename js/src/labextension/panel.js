@@ -70,8 +70,6 @@ export class JobsPanelWidget extends Widget {
     this._options = options;
     /** @type {import("../render.js").JobsPanel | null} built when first shown */
     this.panel = null;
-    /** @type {(() => void) | null} stops waiting for a row to reveal */
-    this._stopReveal = null;
   }
 
   /** Build the list the first time the panel shows (not at page load). */
@@ -93,24 +91,12 @@ export class JobsPanelWidget extends Widget {
   /**
    * Bring one job's row into view, outlined and expanded (its error samples open): the
    * action of a notification. A job not known yet (the panel was just built; the stream
-   * delivers in the next frame) is shown when it arrives, within 10 s.
+   * delivers in the next frame) is revealed when it arrives.
    * @param {string} jobId
    */
   revealJob(jobId) {
-    this._stopReveal?.();
     this._ensureList();
-    const list = this.panel;
-    if (!list || list.reveal(jobId)) return;
-    const timer = setInterval(() => {
-      if (list.reveal(jobId)) stop();
-    }, 100);
-    const deadline = setTimeout(() => stop(), 10_000);
-    const stop = () => {
-      clearInterval(timer);
-      clearTimeout(deadline);
-      this._stopReveal = null;
-    };
-    this._stopReveal = stop;
+    this.panel?.reveal(jobId);
   }
 
   /** @param {import("@lumino/messaging").Message} msg */
@@ -127,7 +113,6 @@ export class JobsPanelWidget extends Widget {
 
   dispose() {
     if (this.isDisposed) return;
-    this._stopReveal?.();
     this.panel?.destroy();
     super.dispose();
   }
