@@ -595,13 +595,22 @@ def test_child_rows_rise_inside_the_parent_and_a_leave_false_row_goes_away(
     page.locator(".jp-Notebook .jp-Cell").first.screenshot(
         path=str(IMAGES / "widget-children.png"), animations="disabled"
     )
+    # A reload mid-loop shows both bars live again (the snapshot holds running children).
+    page.reload()
+    wait_value(page, child_view, "v === 8000000")
+    lab_server.report(inner["job_id"], success=8_500_000)
+    lab_server.report(parent_id, success=2)
+    wait_value(page, child_view, "v === 8500000")
+    wait_value(page, view, "v === 2")
+    page.evaluate("() => window.jupyterapp.commands.execute('jupyter-progress:show-jobs')")
+    page.locator(PANEL).wait_for()
     # The panel: the parent is a row, its children are not; expanded, they show inside.
     panel = page.locator(PANEL)
     row = panel.locator(f".jp-progress-jobs-row[data-job-id='{parent_id}']")
     row.wait_for()
     assert panel.locator(f".jp-progress-jobs-row[data-job-id='{inner['job_id']}']").count() == 0
     row.locator("button.jp-progress-toggle").click()
-    wait_value(page, f"{PANEL} {CHILD}[data-job-id='{inner['job_id']}']", "v === 8000000")
+    wait_value(page, f"{PANEL} {CHILD}[data-job-id='{inner['job_id']}']", "v === 8500000")
     page.locator("#jupyter-progress-jobs").screenshot(
         path=str(IMAGES / "lab-jobs-panel-children.png"), animations="disabled"
     )
