@@ -16,13 +16,19 @@ __all__ = [
     "JobProgress",
     "JobsPanel",
     "__version__",
+    "patch_tqdm",
     "run_notebook",
     "submit",
+    "tqdm",
     "track",
+    "trange",
 ]
 
 _LAZY = {
     "track": ("jupyter_progress.tracking", "track"),
+    "tqdm": ("jupyter_progress.tracking", "tqdm"),
+    "trange": ("jupyter_progress.tracking", "trange"),
+    "patch_tqdm": ("jupyter_progress.patching", "patch_tqdm"),
     "JobCancelled": ("jupyter_progress.tracking", "JobCancelled"),
     "Job": ("jupyter_progress.jobs", "Job"),
     "submit": ("jupyter_progress.jobs", "submit"),
@@ -41,6 +47,14 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value  # resolve once
         return value
     raise AttributeError(f"module 'jupyter_progress' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext jupyter_progress``: tqdm.auto/notebook bars of code imported from now on
+    report here (see ``patch_tqdm``)."""
+    from .patching import patch_tqdm
+
+    patch_tqdm()
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ import logging
 import multiprocessing
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,12 @@ ResultSink = Callable[[ResultBatch], None]
 MAX_ERROR_LENGTH = 1000
 #: Largest number of items handed to one worker process at a time (running + queued).
 MAX_PREFETCH = 64
+#: Seconds of work queued behind a worker's running item, once item times are measured:
+#: short items travel in batches (fewer pipe round trips), long ones one at a time, so a
+#: job's ``concurrency`` items really run at once.
+PREFETCH_SECONDS = 0.05
+#: Weight of the newest measurement in a job's running mean of item times.
+ITEM_TIME_WEIGHT = 0.25
 #: Seconds the Dask executor waits to top a job up, unless half its items are done: items
 #: that finish together then cost the scheduler one graph update, not one each.
 REFILL_DELAY = 0.005
@@ -133,6 +140,9 @@ class ItemExecutor:
 
     #: Name used in configuration and in a job's ``details``.
     name = ""
+    #: Whether a job's ``concurrency`` means workers of this server (processes or threads),
+    #: which count against ``max_workers``. A cluster's workers are bounded by the cluster.
+    local_workers = True
 
     def __init__(self, log: logging.Logger | None = None) -> None:
         self.log = log or logging.getLogger(__name__)
@@ -221,6 +231,8 @@ class _Worker:
         self.outstanding: deque[int] = deque()
         self.ready = False
         self.dead = False
+        #: When the worker last started on work it was given or finished an item (monotonic).
+        self.busy_since = 0.0
 
     def stop(self, *, force: bool) -> None:
         if force:
@@ -246,10 +258,12 @@ class _Worker:
 class _ProcessJob:
     """The worker processes of one job and the thread that feeds and watches them.
 
-    The thread hands each worker a few items at a time (more while many are left, one at
-    the tail), reads results as they come, and notices a worker that died: the item it
-    was running counts as an error, the items queued behind it go back to the pending
-    queue, and a fresh worker takes its place.
+    The thread hands each worker one item at a time until measured item times show that
+    items are short; then it queues up to ``PREFETCH_SECONDS`` of work per worker (fewer
+    at the tail), and only while every worker of the job is running: a worker never holds
+    a queue while another is idle or still starting. It reads results as they come, and
+    notices a worker that died: the item it was running counts as an error, the items
+    queued behind it go back to the pending queue, and a fresh worker takes its place.
     """
 
     context: Any
@@ -262,6 +276,8 @@ class _ProcessJob:
     workers: list[_Worker] = field(init=False, default_factory=list)
     cancelled: threading.Event = field(init=False, default_factory=threading.Event)
     failure: str | None = field(init=False, default=None)
+    #: Running mean of one item's time (seconds), ``None`` until a result is measured.
+    item_seconds: float | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.pending = deque(range(len(self.items)))
@@ -311,23 +327,44 @@ class _ProcessJob:
 
     def _feed(self) -> None:
         live = [worker for worker in self.workers if worker.ready and not worker.dead]
-        if not live:
-            return
-        depth = 1 + min(MAX_PREFETCH - 1, len(self.pending) // (4 * len(live)))
+        for worker in live:  # first, one item for every idle worker
+            if not worker.outstanding:
+                self._send(worker, 1)
+        if not self.pending or len(live) < len(self.workers) or self.item_seconds is None:
+            return  # a worker is starting, or nothing says the items are short
+        depth = 1 + min(
+            MAX_PREFETCH - 1,
+            len(self.pending) // (4 * len(live)),
+            int(PREFETCH_SECONDS / max(self.item_seconds, 1e-9)),
+        )
         for worker in live:
-            wanted = depth - len(worker.outstanding)
-            if wanted <= 0 or not self.pending:
-                continue
-            batch = [self.pending.popleft() for _ in range(min(wanted, len(self.pending)))]
-            try:
-                worker.conn.send([(index, self.items[index]) for index in batch])
-            except (OSError, ValueError):
-                self.pending.extendleft(reversed(batch))
-                continue
-            worker.outstanding.extend(batch)
+            self._send(worker, depth - len(worker.outstanding))
+
+    def _send(self, worker: _Worker, count: int) -> None:
+        count = min(count, len(self.pending))
+        if count <= 0:
+            return
+        batch = [self.pending.popleft() for _ in range(count)]
+        try:
+            worker.conn.send([(index, self.items[index]) for index in batch])
+        except (OSError, ValueError):
+            self.pending.extendleft(reversed(batch))
+            return
+        if not worker.outstanding:
+            worker.busy_since = time.monotonic()
+        worker.outstanding.extend(batch)
+
+    def _measure(self, worker: _Worker, finished: int) -> None:
+        """Fold the time of the ``finished`` items just read into the job's mean."""
+        now = time.monotonic()
+        seconds = (now - worker.busy_since) / finished
+        worker.busy_since = now
+        mean = self.item_seconds
+        self.item_seconds = seconds if mean is None else mean + ITEM_TIME_WEIGHT * (seconds - mean)
 
     def _drain(self, worker: _Worker, results: ResultBatch) -> None:
         """Read what the worker sent; notice if it died."""
+        finished = 0
         try:
             while worker.conn.poll():
                 first, second = worker.conn.recv()
@@ -339,8 +376,11 @@ class _ProcessJob:
                 else:
                     worker.outstanding.remove(first)
                     results.append((first, second))
+                    finished += 1
         except (EOFError, OSError):
             worker.dead = True
+        if finished:
+            self._measure(worker, finished)
         if not worker.dead and not worker.process.is_alive():
             worker.dead = True
         if worker.dead and not self.cancelled.is_set():
@@ -565,6 +605,7 @@ class DaskExecutor(ItemExecutor):
     """
 
     name = "dask"
+    local_workers = False
 
     def __init__(self, address: str | None = None, log: logging.Logger | None = None) -> None:
         super().__init__(log)

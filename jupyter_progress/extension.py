@@ -11,6 +11,7 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 from traitlets import (
+    Bool,
     CaselessStrEnum,
     Float,
     Int,
@@ -87,6 +88,17 @@ class JupyterProgress(ExtensionApp):
         "state per job.",
     ).tag(config=True)
     max_concurrency = Int(32, help="Upper bound on a python job's 'concurrency'.").tag(config=True)
+    max_workers = Int(
+        32,
+        help="Worker processes or threads of all python jobs together (not Dask jobs: the "
+        "cluster bounds those). A job whose concurrency does not fit waits 'pending', first "
+        "come first served, and starts with all its workers once they are free.",
+    ).tag(config=True)
+    max_running_notebooks = Int(
+        2,
+        help="Notebook jobs running at once (one kernel each); more wait 'pending', first "
+        "come first served.",
+    ).tag(config=True)
     snapshot_finished = Int(
         50,
         help="Finished top-level jobs a new unfiltered event stream gets in its snapshot "
@@ -145,14 +157,25 @@ class JupyterProgress(ExtensionApp):
             raise TraitError(str(error)) from None
         return list(proposal["value"])
 
+    patch_tqdm_in_kernels = Bool(
+        False,
+        help="Make tqdm.auto / tqdm.notebook bars report here in every kernel this server "
+        "starts (kernels inherit a PYTHONSTARTUP file that calls patch_tqdm(); a PYTHONSTARTUP "
+        "of your own still runs after it).",
+    ).tag(config=True)
+
     manager: JobManager
     broker: EventBroker
     webhook_sender: WebhookSender | None = None
 
     def initialize_settings(self) -> None:
+        if self.patch_tqdm_in_kernels:  # kernels get the server's environment
+            from .patching import kernel_environment
+
+            os.environ.update(kernel_environment(os.environ))
         self.broker = EventBroker(max_pending_bytes=self.subscriber_queue_bytes)
         try:
-            store = JobStore(self.db_path, events_kept=self.events_kept)
+            store = JobStore(self.db_path, events_kept=self.events_kept, log=self.log)
         except StoreLocked as error:
             fallback = Path(self.db_path).with_name(
                 f"{Path(self.db_path).stem}-{os.getpid()}.sqlite"
@@ -164,7 +187,7 @@ class JupyterProgress(ExtensionApp):
                 fallback,
             )
             self.db_path = str(fallback)
-            store = JobStore(self.db_path, events_kept=self.events_kept)
+            store = JobStore(self.db_path, events_kept=self.events_kept, log=self.log)
         self.manager = JobManager(
             store=store,
             broker=self.broker,
@@ -173,6 +196,8 @@ class JupyterProgress(ExtensionApp):
                 executor=self.executor,
                 dask_address=self.dask_address,
                 executor_class=self.executor_class,
+                max_workers=max(1, self.max_workers),
+                max_running_notebooks=max(1, self.max_running_notebooks),
                 log=self.log,
             ),
             reporter_timeout=self.reporter_timeout,

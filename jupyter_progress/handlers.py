@@ -293,15 +293,16 @@ class EventsHandler(ProgressHandler):
         if not stream.closed():
             self.finish()  # the server is stopping: end the response cleanly
 
-    def _deliver(self, event: Event) -> bool:
-        """The broker's fast path: write a frame at once while nothing is in flight.
+    def _deliver(self, events: list[Event]) -> bool:
+        """The broker's fast path: write the round's frames at once, in one write, while
+        nothing is in flight.
 
-        Called inside ``publish``; declining (False) queues the event for the coroutine,
-        which keeps the order. A closed connection raises, and the subscriber closes.
+        Declining (False) leaves them queued for the coroutine, which keeps the order. A
+        closed connection raises, and the subscriber closes.
         """
         if self._in_flight is not None:
             return False
-        self.write(event.frame)
+        self.write(events[0].frame if len(events) == 1 else b"".join(e.frame for e in events))
         flushed = self.flush()
         if flushed.done():
             flushed.result()

@@ -45,6 +45,8 @@ from .sse import Event, format_json_event
 from .store import JobStore, RemovedJob
 
 RESTART_MESSAGE = "the server restarted while this job was running"
+ANNOUNCE_BATCH = 1000  # job_removed events sent per turn of the event loop
+STOP_MESSAGE = "the server stopped"
 
 
 class JobRunner(Protocol):
@@ -112,6 +114,7 @@ class JobManager:
         self._last_event_id = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._reclaiming: asyncio.Task[None] | None = None
+        self._announcing: set[asyncio.Task[None]] = set()  # job_removed events of a bulk delete
         # Called with the public document of every job that ends (webhooks.py); each must
         # return at once and never raise into the manager.
         self.final_listeners: list[Callable[[dict[str, Any]], None]] = []
@@ -126,11 +129,17 @@ class JobManager:
             self._jobs[job.job_id] = job
             self._latest[job.job_id] = self._stored_event(job)
         for job in list(self._jobs.values()):
-            if job.job_id in self._jobs:  # not removed with a parent already
+            if job.job_id not in self._jobs:  # removed with a parent already
+                continue
+            if job.kind is JobKind.REPORTED and self.store.stopped_cleanly:
+                # A clean stop ended the server's own jobs; a reporter may outlive the
+                # server, so its job is judged by the reporter timeout from now on.
+                self._heard_at[job.job_id] = time.monotonic()
+            else:
                 self.log.info("job %s was running when the server stopped: failed", job.job_id)
                 self._finish(job, JobStatus.FAILED, RESTART_MESSAGE)
         self._load_recent()
-        self.store.flush()
+        self.store.try_flush()
 
     async def start(self) -> None:
         """Start the periodic flush, the silent-reporter watchdog and retention (once)."""
@@ -143,7 +152,13 @@ class JobManager:
         ]
 
     async def stop(self) -> None:
-        tasks = [*self._tasks, *([self._reclaiming] if self._reclaiming else [])]
+        """A clean stop: end the server's own jobs and write them, then stop the runners.
+
+        ``reported`` jobs keep running: their reporter may outlive the server, and the
+        reporter timeout judges them after a restart.
+        """
+        self.cancel_server_jobs(STOP_MESSAGE)
+        tasks = [*self._tasks, *self._announcing, *([self._reclaiming] if self._reclaiming else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -154,7 +169,26 @@ class JobManager:
             except Exception:
                 self.log.exception("a job runner failed to shut down")
         self.broker.close_all()
-        self.store.close()
+        self.store.close(clean=True)
+
+    def cancel_server_jobs(self, message: str) -> list[str]:
+        """Cancel every pending or running job this server runs; written at once."""
+        cancelled = []
+        for job in list(self._jobs.values()):
+            if job.kind is JobKind.REPORTED or job.is_final:
+                continue
+            self._finish(job, JobStatus.CANCELLED, message, durable=False)
+            cancelled.append(job.job_id)
+            runner = self.runners.get(job.kind)
+            if runner is not None:
+                try:
+                    runner.cancel(job.job_id)
+                except Exception:
+                    self.log.exception("job %s: the runner failed to cancel", job.job_id)
+        if cancelled:
+            self.log.info("the server stops: %d running job(s) cancelled", len(cancelled))
+            self._flush()
+        return cancelled
 
     async def _flush_periodically(self) -> None:
         while True:
@@ -235,10 +269,7 @@ class JobManager:
             self._reclaiming = None
 
     def _flush(self) -> None:
-        try:
-            self.store.flush()
-        except Exception:
-            self.log.exception("could not write job state to %s", self.store.path)
+        self.store.try_flush()  # a failure is logged once per streak and retried
 
     # ----- queries ---------------------------------------------------------------------
 
@@ -472,6 +503,14 @@ class JobManager:
 
     # ----- reports from runners (server-run kinds) -------------------------------------
 
+    def job_waiting(self, job_id: str, message: str) -> None:
+        """The job waits ``pending`` for room under a server-wide cap; ``message`` says why."""
+        job = self._jobs.get(job_id)
+        if job is None or job.status is not JobStatus.PENDING or job.message == message:
+            return
+        job.message = message
+        self._emit(job)
+
     def job_started(self, job_id: str, *, total: int | None = None) -> None:
         """The work began; ``total`` when only the runner knows it (a notebook's cells)."""
         job = self._jobs.get(job_id)
@@ -481,6 +520,7 @@ class JobManager:
             job.total = total
         job.status = JobStatus.PROCESSING
         job.started_at = time.time()
+        job.message = ""  # a pending job's only message is why it waited (job_waiting)
         self._emit(job)
 
     def item_finished(
@@ -514,7 +554,9 @@ class JobManager:
 
     # ----- internals -------------------------------------------------------------------
 
-    def _finish(self, job: JobState, status: JobStatus, message: str) -> None:
+    def _finish(
+        self, job: JobState, status: JobStatus, message: str, *, durable: bool = True
+    ) -> None:
         now = time.time()
         job.status = status
         job.message = message
@@ -525,12 +567,15 @@ class JobManager:
             job.total = job.processed
         self._heard_at.pop(job.job_id, None)
         self.log.info("job %s %s: %s", job.job_id, status.value, job.name)
-        self._emit(job, durable=True)
-        for listener in self.final_listeners:
-            try:
-                listener(job.to_dict())
-            except Exception:
-                self.log.exception("a listener of job %s's end failed; the job is done", job.job_id)
+        self._emit(job, durable=durable)
+        if job.parent_id is None:  # a child bar is a part of its parent, not news of its own
+            for listener in self.final_listeners:
+                try:
+                    listener(job.to_dict())
+                except Exception:
+                    self.log.exception(
+                        "a listener of job %s's end failed; the job is done", job.job_id
+                    )
         self._settle(job)
         if status is JobStatus.COMPLETED and not job.leave:
             self._remove(job)  # like tqdm's leave=False: the bar goes once it is done
@@ -584,7 +629,9 @@ class JobManager:
         self._forget(removed)
 
     def _forget(self, removed: Sequence[RemovedJob]) -> None:
-        """Jobs deleted from the store: out of memory, and a ``job_removed`` event each."""
+        """Jobs deleted from the store: out of memory at once, and a ``job_removed`` event
+        each, the first thousand at once and the rest between other work (a bulk delete
+        of 100,000 must not hold the event loop while it announces them)."""
         for gone in removed:
             job_id = gone.job_id
             self._finished.pop(job_id, None)
@@ -595,10 +642,29 @@ class JobManager:
                 children = self._done_children.get(gone.ancestors[0])
                 if children is not None:
                     children.pop(job_id, None)
+        self._announce_removed(removed[:ANNOUNCE_BATCH])
+        rest = removed[ANNOUNCE_BATCH:]
+        if not rest:
+            return
+        try:
+            task = asyncio.get_running_loop().create_task(self._announce_in_batches(rest))
+        except RuntimeError:  # no event loop (a script using the manager): at once
+            self._announce_removed(rest)
+            return
+        self._announcing.add(task)
+        task.add_done_callback(self._announcing.discard)
+
+    async def _announce_in_batches(self, removed: Sequence[RemovedJob]) -> None:
+        for start in range(0, len(removed), ANNOUNCE_BATCH):
+            await asyncio.sleep(0)
+            self._announce_removed(removed[start : start + ANNOUNCE_BATCH])
+
+    def _announce_removed(self, removed: Sequence[RemovedJob]) -> None:
+        for gone in removed:
             event_id = self._next_event_id()
-            payload = {"type": "job_removed", "data": {"job_id": job_id}}
+            payload = {"type": "job_removed", "data": {"job_id": gone.job_id}}
             frame = format_json_event(event_id, "job_removed", payload)
-            self._publish(Event(event_id, job_id, frame, gone.ancestors))
+            self._publish(Event(event_id, gone.job_id, frame, gone.ancestors))
 
     def _next_event_id(self) -> int:
         """Strictly increasing, and still so after a restart: microseconds since the epoch."""

@@ -358,16 +358,6 @@ def parse_finished_deletion(
     return chosen, finished_before
 
 
-def parse_status_filter(value: str | None) -> JobStatus | None:
-    if value is None:
-        return None
-    try:
-        return JobStatus(value)
-    except ValueError:
-        choices = ", ".join(s.value for s in JobStatus)
-        raise InvalidRequest(f"unknown status {value!r}; one of {choices}") from None
-
-
 def parse_error_samples(value: Any) -> list[dict[str, str]]:
     if not isinstance(value, list):
         raise InvalidRequest("'error_samples' must be a list")

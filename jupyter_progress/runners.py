@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .caps import Slots
 from .exceptions import InvalidRequest, JobNotFound
 from .executors import ItemExecutor, ResultBatch, TargetError, describe_error, make_executor
 from .models import JobKind, JobStatus
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from .models import JobSpec
 
 MAX_LABEL_LENGTH = 200
+#: Seconds a stopping server waits for a job's workers to be reaped (they get SIGTERM,
+#: then SIGKILL after ``executors.TERMINATE_GRACE``).
+SHUTDOWN_WAIT = 5.0
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
 
@@ -47,12 +51,16 @@ def make_runners(
     executor: str | None = None,
     dask_address: str = "",
     executor_class: type[ItemExecutor] | None = None,
+    max_workers: int = 32,
+    max_running_notebooks: int = 2,
     log: logging.Logger,
 ) -> dict[JobKind, JobRunner]:
     """The runners of server-run kinds, from the values of ``c.JupyterProgress``.
 
     ``executor_class`` wins over ``executor``; without either, ``dask`` when a
-    ``dask_address`` is given, else ``process``.
+    ``dask_address`` is given, else ``process``. ``max_workers`` caps the workers of all
+    python jobs together (not on Dask: the cluster bounds those), ``max_running_notebooks``
+    the kernels of notebook jobs.
     """
     runs_items: ItemExecutor
     if executor_class is not None:
@@ -62,18 +70,27 @@ def make_runners(
         runs_items = make_executor(kind, dask_address=dask_address or None, log=log)
     log.info("jupyter-progress runs python jobs on the %s executor", runs_items.name)
     return {
-        JobKind.PYTHON: PythonRunner(runs_items, log=log),
-        JobKind.NOTEBOOK: NotebookRunner(root_dir, log=log),
+        JobKind.PYTHON: PythonRunner(runs_items, max_workers=max_workers, log=log),
+        JobKind.NOTEBOOK: NotebookRunner(root_dir, max_running=max_running_notebooks, log=log),
     }
 
 
 class PythonRunner:
     """``python`` jobs: ``target(item)`` for every item, on the configured executor."""
 
-    def __init__(self, executor: ItemExecutor, *, log: logging.Logger | None = None) -> None:
+    def __init__(
+        self,
+        executor: ItemExecutor,
+        *,
+        max_workers: int = 32,
+        log: logging.Logger | None = None,
+    ) -> None:
         self.executor = executor
         self.log = log or logging.getLogger(__name__)
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        #: The server-wide budget of workers; ``None`` where the executor's workers are not
+        #: this server's (a Dask cluster bounds its own).
+        self.workers = Slots(max_workers, unit="worker") if executor.local_workers else None
 
     def validate(self, spec: JobSpec) -> None:
         """Refuse a target whose module the server cannot find (a 400, not a failed job)."""
@@ -101,6 +118,24 @@ class PythonRunner:
 
     async def _run(self, job_id: str, spec: JobSpec, manager: JobManager) -> None:
         items = spec.items or []
+        concurrency = spec.concurrency
+        if self.workers is None or not items:
+            await self._run_admitted(job_id, spec, manager, concurrency)
+            return
+        concurrency = self.workers.share(min(concurrency, len(items)))
+        try:
+            await self.workers.acquire(job_id, concurrency, manager.job_waiting)
+        except asyncio.CancelledError:
+            return  # cancelled while it waited: the manager has already ended it
+        try:
+            await self._run_admitted(job_id, spec, manager, concurrency)
+        finally:
+            self.workers.release(job_id)  # the executor has reaped the job's workers
+
+    async def _run_admitted(
+        self, job_id: str, spec: JobSpec, manager: JobManager, concurrency: int
+    ) -> None:
+        items = spec.items or []
         manager.job_started(job_id)
 
         def on_results(batch: ResultBatch) -> None:
@@ -109,7 +144,7 @@ class PythonRunner:
                 manager.item_finished(job_id, error=error, item=label, message=label)
 
         try:
-            await self.executor.run(job_id, spec.target or "", items, spec.concurrency, on_results)
+            await self.executor.run(job_id, spec.target or "", items, concurrency, on_results)
         except TargetError as error:
             manager.job_finished(job_id, JobStatus.FAILED, str(error))
             return
@@ -127,11 +162,20 @@ class PythonRunner:
         manager.job_finished(job_id, JobStatus.COMPLETED, summary)
 
     def cancel(self, job_id: str) -> None:
+        if self.workers is not None and job_id in self.workers.waiting:
+            self.workers.drop(job_id)  # it never started: it ends at once
+            return
         self.executor.cancel(job_id)
 
     async def shutdown(self) -> None:
+        """Stop every job and wait (bounded) until their workers are reaped: none orphaned."""
+        if self.workers is not None:
+            for job_id in self.workers.waiting:
+                self.workers.drop(job_id)
         await self.executor.shutdown()
         tasks = list(self._tasks.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=SHUTDOWN_WAIT)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -314,10 +358,15 @@ class _NotebookRun:
 class NotebookRunner:
     """``notebook`` jobs: execute a notebook headlessly, one progress item per code cell."""
 
-    def __init__(self, root_dir: str, *, log: logging.Logger | None = None) -> None:
+    def __init__(
+        self, root_dir: str, *, max_running: int = 2, log: logging.Logger | None = None
+    ) -> None:
         self.root_dir = Path(root_dir).resolve()
         self.log = log or logging.getLogger(__name__)
         self._runs: dict[str, _NotebookRun] = {}
+        #: The server-wide budget of kernels (``max_running_notebooks``).
+        self.kernels = Slots(max_running, unit="kernel")
+        self._admitting: dict[str, asyncio.Task[None]] = {}
 
     def resolve(self, path: str, field: str) -> Path:
         """An absolute path for ``path`` (relative to the root dir), or 400 if it leaves it."""
@@ -366,18 +415,41 @@ class NotebookRunner:
             manager=manager,
             loop=asyncio.get_running_loop(),
             log=self.log,
-            forget=lambda job_id: self._runs.pop(job_id, None),
+            forget=self._forget,
         )
         self._runs[job_id] = run
+        task = asyncio.get_running_loop().create_task(
+            self._admit(run), name=f"jupyter-progress-nb-wait-{job_id}"
+        )
+        self._admitting[job_id] = task
+        task.add_done_callback(lambda _: self._admitting.pop(job_id, None))
+
+    async def _admit(self, run: _NotebookRun) -> None:
+        """Start the run once a kernel is free (``max_running_notebooks``), in arrival order."""
+        try:
+            await self.kernels.acquire(run.job_id, 1, run.manager.job_waiting)
+        except asyncio.CancelledError:
+            self._runs.pop(run.job_id, None)  # cancelled while it waited: it never ran
+            return
         run.thread.start()
 
+    def _forget(self, job_id: str) -> None:
+        """The run's thread is done and its kernel shut down: its kernel slot is free."""
+        self._runs.pop(job_id, None)
+        self.kernels.release(job_id)
+
     def cancel(self, job_id: str) -> None:
+        if job_id in self.kernels.waiting:
+            self.kernels.drop(job_id)
+            return
         run = self._runs.get(job_id)
         if run is not None:
             run.cancel()
 
     async def shutdown(self) -> None:
-        runs = list(self._runs.values())
+        for job_id in self.kernels.waiting:
+            self.kernels.drop(job_id)
+        runs = [run for run in self._runs.values() if run.thread.is_alive()]
         for run in runs:
             run.cancel()
         for run in runs:

@@ -10,12 +10,20 @@ JSON record (parent, status, folded name, finish time, ancestors) and indexes so
 page of jobs, a parent's children, the jobs to prune and the running jobs each cost an
 index range, the same with 100 or 100,000 jobs. The file reclaims the space of deleted
 jobs (``auto_vacuum=INCREMENTAL``, a step after each prune).
+
+The store never stops the server: a file that cannot be read at start is moved aside
+(kept, under a timestamped name) and a fresh one started; a write that fails (disk full,
+a lock) leaves everything pending in memory, is retried at the next flush, and is logged
+once per streak of failures.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,39 +99,135 @@ def _lock_exclusively(lock_path: Path) -> IO[str] | None:
     return handle
 
 
+#: Milliseconds a write waits for a lock held by another connection before it fails.
+BUSY_TIMEOUT_MS = 250
 TRIM_EVERY = 1000  # events written between trims of the events table (a scan of it)
 
 
 class JobStore:
     """Jobs and recent events in SQLite, owned by the server's event loop (one thread)."""
 
-    def __init__(self, path: str | Path, *, events_kept: int = 10_000) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        events_kept: int = 10_000,
+        log: logging.Logger | None = None,
+    ) -> None:
         self.path = Path(path)
         self.events_kept = events_kept
+        self.log = log or logging.getLogger(__name__)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock_file = _lock_exclusively(self.path.with_name(self.path.name + ".lock"))
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        # Before the first table exists (a new file); an older file is converted once.
-        self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(SCHEMA)
-        self._migrate()
+        #: Whether the last server on this file stopped cleanly (it cancelled and wrote its
+        #: own jobs): ``reported`` jobs are then left to the reporter timeout, not failed.
+        self.stopped_cleanly = self._stop_marker.exists()
+        with contextlib.suppress(OSError):
+            self._stop_marker.unlink()
+        #: Where an unreadable file was moved at start, if it was.
+        self.moved_aside: Path | None = None
+        #: Flushes that failed in a row (0 while writes work).
+        self.failed_writes = 0
         self._dirty_jobs: dict[str, JobState] = {}
         self._deleted: set[str] = set()
         self._new_events: list[Event] = []
+        self._loaded: list[JobState] = []
         self.writes = 0
         self._events_since_trim = TRIM_EVERY  # trim once at the first flush
+        try:
+            self._db = self._connect(self.path)
+        except sqlite3.DatabaseError as error:
+            self._db = self._start_fresh(error)
 
-    def _migrate(self) -> None:
+    @property
+    def _stop_marker(self) -> Path:
+        return self.path.with_name(self.path.name + ".stopped")
+
+    @staticmethod
+    def _connect(path: Path | str) -> sqlite3.Connection:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            # Before the first table exists (a new file); an older file is converted once.
+            db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            # A lock held by another program fails a flush fast (it is retried at the
+            # next one) rather than stalling the event loop for seconds.
+            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            db.executescript(SCHEMA)
+            JobStore._migrate(db)
+            db.execute("SELECT job_id FROM jobs LIMIT 1").fetchall()
+            db.execute("SELECT event_id FROM events LIMIT 1").fetchall()
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _start_fresh(self, error: BaseException) -> sqlite3.Connection:
+        """Move an unreadable file aside (kept, with a timestamped name) and start anew.
+
+        Jobs already read from it are written to the fresh file. Where even that fails
+        (the directory is read-only), the server keeps its jobs in memory only.
+        """
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        aside = self.path.with_name(f"{self.path.stem}.corrupt-{stamp}{self.path.suffix}")
+        try:
+            for suffix in ("", "-wal", "-shm"):
+                source = Path(f"{self.path}{suffix}")
+                if source.exists():
+                    source.rename(f"{aside}{suffix}")
+            db = self._connect(self.path)
+        except (OSError, sqlite3.Error) as failure:
+            self.log.warning(
+                "the job store %s cannot be read (%s) nor replaced (%s): this server keeps "
+                "its jobs in memory only; they will not survive a restart",
+                self.path,
+                error,
+                failure,
+            )
+            return self._connect(":memory:")
+        self.moved_aside = aside
+        self.log.warning(
+            "the job store %s could not be read (%s): it was moved aside to %s and this "
+            "server starts with a fresh store",
+            self.path,
+            error,
+            aside,
+        )
+        for job in self._loaded:
+            self.mark_dirty(job)
+        return db
+
+    def _replace(self, error: BaseException) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
+        self._db = self._start_fresh(error)
+
+    def load_jobs(self) -> list[JobState]:
+        """Every stored job; an unreadable file is moved aside (and there are none)."""
+        try:
+            rows = self._db.execute("SELECT record FROM jobs ORDER BY created_at").fetchall()
+        except sqlite3.DatabaseError as error:
+            self._replace(error)
+            return []
+        jobs = []
+        for (record,) in rows:
+            try:
+                jobs.append(JobState.from_record(json.loads(record)))
+            except Exception as error:  # one damaged row costs that job, not the store
+                self.log.warning("skipping an unreadable job record in %s: %s", self.path, error)
+        self._loaded = jobs
+        return jobs
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
         """Bring a file written by an older version up to this schema (once)."""
-        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        (version,) = db.execute("PRAGMA user_version").fetchone()
         if version < SCHEMA_VERSION:
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+            columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
             if "parents" not in columns:
-                self._db.execute("ALTER TABLE events ADD COLUMN parents TEXT NOT NULL DEFAULT ''")
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+                db.execute("ALTER TABLE events ADD COLUMN parents TEXT NOT NULL DEFAULT ''")
+            columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
             for column, declaration in (
                 ("parent_id", "TEXT"),
                 ("status", "TEXT NOT NULL DEFAULT 'pending'"),
@@ -132,24 +236,24 @@ class JobStore:
                 ("ancestors", "TEXT NOT NULL DEFAULT ''"),
             ):
                 if column not in columns:
-                    self._db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {declaration}")
-            rows = self._db.execute("SELECT record FROM jobs").fetchall()
+                    db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {declaration}")
+            rows = db.execute("SELECT record FROM jobs").fetchall()
             if rows:
-                self._db.execute("BEGIN")
-                self._db.executemany(
+                db.execute("BEGIN")
+                db.executemany(
                     "UPDATE jobs SET parent_id = ?, status = ?, name_folded = ?, "
                     "finished_at = ?, ancestors = ? WHERE job_id = ?",
                     [
-                        (*self._indexed(job), job.job_id)
+                        (*JobStore._indexed(job), job.job_id)
                         for job in (JobState.from_record(json.loads(r)) for (r,) in rows)
                     ],
                 )
-                self._db.execute("COMMIT")
-            (auto_vacuum,) = self._db.execute("PRAGMA auto_vacuum").fetchone()
+                db.execute("COMMIT")
+            (auto_vacuum,) = db.execute("PRAGMA auto_vacuum").fetchone()
             if auto_vacuum != 2:  # a file from before: VACUUM applies the setting
-                self._db.execute("VACUUM")
-            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        self._db.executescript(INDEXES)
+                db.execute("VACUUM")
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.executescript(INDEXES)
 
     @staticmethod
     def _indexed(job: JobState) -> tuple[str | None, str, str, float | None, str]:
@@ -162,22 +266,27 @@ class JobStore:
             ",".join(job.ancestors),
         )
 
-    def load_jobs(self) -> list[JobState]:
-        """Every job (tests and tools; the server loads only what it needs)."""
-        return self._records("SELECT record FROM jobs ORDER BY created_at", ())
-
-    @staticmethod
-    def _job(record: str) -> JobState:
-        return JobState.from_record(json.loads(record))
-
     def _records(self, sql: str, parameters: Sequence[object]) -> list[JobState]:
-        return [self._job(record) for (record,) in self._db.execute(sql, parameters)]
+        jobs = []
+        for (record,) in self._db.execute(sql, parameters).fetchall():
+            try:
+                jobs.append(JobState.from_record(json.loads(record)))
+            except Exception as error:  # one damaged row costs that job, not the store
+                self.log.warning("skipping an unreadable job record in %s: %s", self.path, error)
+        return jobs
 
     def load_running(self) -> list[JobState]:
-        """The jobs that were not final when last written (failed at a restart)."""
-        return self._records(
-            "SELECT record FROM jobs WHERE finished_at IS NULL ORDER BY created_at", ()
-        )
+        """The jobs that were not final when last written (failed at a restart); an
+        unreadable file is moved aside (and there are none)."""
+        try:
+            jobs = self._records(
+                "SELECT record FROM jobs WHERE finished_at IS NULL ORDER BY created_at", ()
+            )
+        except sqlite3.DatabaseError as error:
+            self._replace(error)
+            return []
+        self._loaded = jobs  # written to a fresh file if the events prove it unreadable
+        return jobs
 
     def load_job(self, job_id: str) -> JobState | None:
         found = self._records("SELECT record FROM jobs WHERE job_id = ?", (job_id,))
@@ -255,10 +364,11 @@ class JobStore:
         return [RemovedJob(job_id, _split(a)) for job_id, a in self._db.execute(sql, parameters)]
 
     def delete_jobs(self, job_ids: Sequence[str]) -> None:
-        """Delete these jobs now, in one transaction (after anything pending)."""
+        """Delete these jobs now, in one transaction (after anything pending); a write
+        that fails stays pending for the next flush."""
         for job_id in job_ids:
             self.mark_deleted(job_id)
-        self.flush()
+        self.try_flush()
 
     def delete_finished(
         self, statuses: frozenset[str], finished_before: float | None
@@ -291,10 +401,15 @@ class JobStore:
         return int(left)
 
     def load_events(self) -> list[Event]:
-        rows = self._db.execute(
-            "SELECT event_id, job_id, frame, parents FROM events ORDER BY event_id DESC LIMIT ?",
-            (self.events_kept,),
-        ).fetchall()
+        try:
+            rows = self._db.execute(
+                "SELECT event_id, job_id, frame, parents FROM events "
+                "ORDER BY event_id DESC LIMIT ?",
+                (self.events_kept,),
+            ).fetchall()
+        except sqlite3.DatabaseError as error:
+            self._replace(error)  # the jobs already read are written to the fresh file
+            return []
         return [
             Event(event_id, job_id, bytes(frame), tuple(filter(None, parents.split(","))))
             for event_id, job_id, frame, parents in reversed(rows)
@@ -355,17 +470,53 @@ class JobStore:
                 )
             self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
-            raise  # everything stays pending: the next flush tries again
+            with contextlib.suppress(sqlite3.Error):  # a failed COMMIT may have ended it
+                self._db.execute("ROLLBACK")
+            # Everything stays pending for the next flush; only the newest events are
+            # worth keeping for replay, so a long outage cannot grow memory without bound.
+            del self._new_events[: -self.events_kept or None]
+            raise
         # Cleared only once committed (nothing runs between: the loop owns the store).
         self._dirty_jobs.clear()
         self._deleted.clear()
         self._new_events.clear()
         self.writes += 1
 
-    def close(self) -> None:
+    def try_flush(self) -> bool:
+        """``flush``, but a failure is logged (once per streak) and retried next time.
+
+        While writes fail the server goes on from memory; nothing pending is dropped
+        (bar the oldest replay events), so final states are written once it works again.
+        """
         try:
             self.flush()
+        except (sqlite3.Error, OSError) as error:
+            self.failed_writes += 1
+            if self.failed_writes == 1:
+                self.log.warning(
+                    "could not write jobs to %s (%s); the server keeps them in memory and "
+                    "retries at every flush",
+                    self.path,
+                    error,
+                )
+            return False
+        if self.failed_writes:
+            self.log.warning(
+                "jobs are written to %s again (after %d failed attempts)",
+                self.path,
+                self.failed_writes,
+            )
+            self.failed_writes = 0
+        return True
+
+    def close(self, *, clean: bool = False) -> None:
+        """Write what is pending and close; ``clean`` leaves a mark that the server's own
+        jobs were ended and written (see ``stopped_cleanly``)."""
+        try:
+            written = self.try_flush()
+            if clean and written:
+                with contextlib.suppress(OSError):
+                    self._stop_marker.touch()
         finally:
             self._db.close()
             if self._lock_file is not None:

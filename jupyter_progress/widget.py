@@ -106,12 +106,27 @@ class JobDisplay:
             with contextlib.suppress(Exception):
                 self.widget.job = dict(job)
 
-    def finish(self, job: dict[str, Any]) -> None:
-        """Final state: update the widget, and the output so the saved notebook keeps it."""
+    def finish(self, job: dict[str, Any], *, remove: bool = False) -> None:
+        """Final state: update the widget, and the output so the saved notebook keeps it.
+
+        ``remove``: a ``leave=False`` bar's output goes away, as tqdm clears its line.
+        """
         with self._lock:
             self._finished = True
             with contextlib.suppress(Exception):
                 self.widget.job = dict(job)
+                if remove and job.get("status") == JobStatus.COMPLETED:
+                    self.handle.update({"text/plain": ""}, raw=True)
+                else:
+                    self.handle.update(self.widget)
+
+    def follow(self, job_id: str, name: str) -> None:
+        """The same output now shows another job (``tqdm.reset()`` starts a new one)."""
+        with self._lock:
+            self._finished = False
+            with contextlib.suppress(Exception):
+                self.widget.job_id = job_id
+                self.widget.job = _placeholder(job_id, name)
                 self.handle.update(self.widget)
 
 

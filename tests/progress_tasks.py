@@ -51,6 +51,16 @@ def wait_for_file(item: dict[str, Any]) -> int:
     return item["n"]
 
 
+def record_and_sleep(item: dict[str, Any]) -> int:
+    """Writes ``start.<n>`` (wall time), sleeps ``item['seconds']``, then writes ``end.<n>``."""
+    directory = Path(item["dir"])
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"start.{item['n']}").write_text(repr(time.time()))
+    time.sleep(item["seconds"])
+    (directory / f"end.{item['n']}").write_text(repr(time.time()))
+    return item["n"]
+
+
 def sleep(seconds: float) -> float:
     time.sleep(seconds)
     return seconds

@@ -211,6 +211,7 @@ ENDPOINTS = [
     ("POST", "jobs/{id}/progress"),
     ("POST", "jobs/{id}/cancel"),
     ("DELETE", "jobs/{id}"),
+    ("DELETE", "jobs?status=finished"),
     ("GET", "events"),
 ]
 

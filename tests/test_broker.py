@@ -69,31 +69,65 @@ def test_next_batch_returns_none_on_silence_and_wakes_on_push() -> None:
     asyncio.run(scenario())
 
 
-def test_sink_takes_events_while_idle_and_the_queue_keeps_order_when_busy() -> None:
-    sub = Subscriber(None, max_pending_bytes=1000)
-    written: list[int] = []
+def test_sink_takes_events_while_idle_and_a_busy_reader_gets_the_latest_per_job() -> None:
+    sub = Subscriber(None, max_pending_bytes=1000)  # no broker: each push delivers at once
+    written: list[list[int]] = []
     busy = False
 
-    def sink(ev: Event) -> bool:
+    def sink(events: list[Event]) -> bool:
         if busy:
             return False
-        written.append(ev.event_id)
+        written.append([e.event_id for e in events])
         return True
 
     sub.sink = sink
     sub.push(event(1, "a"))
     busy = True
     sub.push(event(2, "a"))
+    sub.push(event(3, "b"))
+    sub.push(event(4, "a"))  # behind: replaces 2, never written past the queue
     busy = False
-    sub.push(event(3, "a"))  # queued behind 2, not written past it
-    assert written == [1]
-    assert [e.event_id for e in sub.pending] == [2, 3]
+    assert written == [[1]]
+    assert [e.event_id for e in sub.pending] == [3, 4]
+    assert sub.coalesced == 1
 
-    def broken(ev: Event) -> bool:
+    def broken(events: list[Event]) -> bool:
         raise ConnectionError("gone")
 
-    sub.sink = broken
-    sub.pending.clear()
     sub._take_all()
-    sub.push(event(4, "a"))
+    sub.sink = broken
+    sub.push(event(5, "a"))
     assert sub.closed
+
+
+def test_broker_delivers_in_rounds_one_write_per_reader() -> None:
+    async def scenario() -> None:
+        broker = EventBroker()
+        writes: list[list[int]] = []
+        readers = [broker.subscribe() for _ in range(3)]
+        for reader in readers:
+            reader.sink = lambda events: writes.append([e.event_id for e in events]) or True
+        for event_id in range(5):  # published in one loop turn: one round, one write each
+            broker.publish(event(event_id, f"job{event_id % 2}"))
+        assert writes == []
+        await asyncio.sleep(0)
+        assert writes == [[0, 1, 2, 3, 4]] * 3
+        assert broker.rounds == 1
+        broker.publish(event(5, "job1"))
+        await asyncio.sleep(0)
+        assert writes[-1] == [5] and broker.rounds == 2
+
+    asyncio.run(scenario())
+
+
+def test_a_childs_event_reaches_readers_of_its_ancestors_once() -> None:
+    broker = EventBroker()
+    of_parent = broker.subscribe(["parent"])
+    of_grandparent = broker.subscribe(["grandparent"])
+    of_both = broker.subscribe(["parent", "child"])
+    of_other = broker.subscribe(["other"])
+    child_event = Event(1, "child", b"c", ("parent", "grandparent"))
+    broker.publish(child_event)
+    for sub in (of_parent, of_grandparent, of_both):
+        assert sub.pending == [child_event]
+    assert of_other.pending == []

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from jupyter_progress.contract import MAX_FINISHED_CHILDREN
+from jupyter_progress.contract import MAX_FINISHED_CHILDREN, MAX_NESTING_DEPTH
 from tests.helpers.sse_reader import StreamReader
 
 
@@ -163,3 +163,25 @@ async def test_deleting_a_parent_forgets_its_finished_children(api: httpx.AsyncC
     await complete(api, parent["job_id"])
     assert (await api.delete(f"jobs/{parent['job_id']}")).status_code == 204
     assert (await api.get(f"jobs/{child['job_id']}")).status_code == 404
+
+
+async def test_nesting_deeper_than_the_limit_is_400(api: httpx.AsyncClient) -> None:
+    parent_id = None
+    for level in range(MAX_NESTING_DEPTH + 1):
+        job = await create(api, name=f"level {level}", parent_id=parent_id)
+        parent_id = job["job_id"]
+    response = await api.post("jobs", json={"name": "too deep", "parent_id": parent_id})
+    assert response.status_code == 400
+    assert "deep" in response.json()["message"]
+
+
+async def test_a_parent_reader_resumes_with_its_childrens_events(api: httpx.AsyncClient) -> None:
+    parent = await create(api, name="outer")
+    async with StreamReader(api, params={"job": parent["job_id"]}) as reader:
+        last_id = (await reader.next()).event_id
+    child = await create(api, name="inner", parent_id=parent["job_id"])
+    await complete(api, child["job_id"])
+    resume = {"job": parent["job_id"], "last_event_id": str(last_id)}
+    async with StreamReader(api, params=resume) as reader:
+        seen = await reader.until(lambda e: e.data.get("status") == "completed")
+    assert [e.data["job_id"] for e in seen] == [child["job_id"], child["job_id"]]

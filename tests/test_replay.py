@@ -75,3 +75,13 @@ def test_restore_of_nothing_serves_only_id_zero() -> None:
     ring.restore([])
     assert ring.since(0, None) == []
     assert ring.since(3, None) is None
+
+
+def test_replay_to_a_parents_reader_includes_its_childrens_events() -> None:
+    ring = ReplayRing()
+    ring.remember(Event(1, "parent", b"p1"))
+    ring.remember(Event(2, "child", b"c2", ("parent",)))
+    ring.remember(Event(3, "grandchild", b"g3", ("child", "parent")))
+    ring.remember(Event(4, "other", b"o4"))
+    assert ring.since(0, frozenset({"parent"})) == [b"p1", b"c2", b"g3"]
+    assert ring.since(1, frozenset({"child"})) == [b"c2", b"g3"]

@@ -96,3 +96,28 @@ def test_pruning_deletes_in_batches_and_keeps_the_newest(tmp_path: Path) -> None
     assert [job.job_id for job in page] == [running.job_id, *ids[13:][::-1]]
     assert asyncio.run(manager.prune()) == 0
     manager.store.close()
+
+
+def test_a_big_bulk_delete_announces_every_job_between_other_work(tmp_path: Path) -> None:
+    manager = JobManager(
+        store=JobStore(tmp_path / "jobs.sqlite"), broker=EventBroker(max_pending_bytes=10**9)
+    )
+    manager.recover()
+    ids = {finished(manager, f"job {n}") for n in range(2500)}
+    subscriber = manager.broker.subscribe()
+
+    async def delete_and_count() -> tuple[int, int, int]:
+        deleted = manager.delete_finished()
+        at_once = len(subscriber.pending)  # the rest comes in later turns of the loop
+        await asyncio.gather(*manager._announcing)
+        return deleted, at_once, len(subscriber.pending)
+
+    deleted, at_once, in_all = asyncio.run(delete_and_count())
+    assert deleted == 2500
+    assert at_once < 2500
+    frames = [event.frame for event in subscriber.pending]
+    removed = {json.loads(frame.split(b"data: ")[1])["data"]["job_id"] for frame in frames}
+    assert in_all == 2500 and removed == ids
+    event_ids = [event.event_id for event in subscriber.pending]
+    assert event_ids == sorted(event_ids)
+    manager.store.close()

@@ -18,7 +18,7 @@ import pytest
 
 import jupyter_progress.tracking
 from jupyter_progress.client import ProgressClient, ServerInfo, SSEParser, find_server
-from jupyter_progress.tracking import JobCancelled, track
+from jupyter_progress.tracking import JobCancelled, flush, track
 
 from helpers.server_process import ServerProcess, running_server
 
@@ -36,7 +36,9 @@ def info(live_server: ServerProcess) -> ServerInfo:
 
 
 def job_of(info: ServerInfo, bar: track[Any]) -> dict[str, Any]:
-    """The server's view of a tracked job."""
+    """The server's view of a tracked job, once the queued reports are sent (a loop's
+    end does not wait for them)."""
+    assert flush(10)
     with ProgressClient(info) as client:
         return client.get_job(bar.job_id)
 
@@ -248,6 +250,7 @@ def test_zip_and_del_are_normal_stops(info: ServerInfo) -> None:
     iterator = iter(held)
     next(iterator)
     del iterator
+    assert flush(10)
     with ProgressClient(info) as client:
         assert client.get_job(zipped.job_id)["status"] == "completed"
         assert client.get_job(held.job_id)["status"] == "completed"
