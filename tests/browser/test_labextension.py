@@ -736,3 +736,40 @@ def test_panel_with_thousands_of_jobs_opens_small_searches_and_deletes_in_one_re
         f"{opened_ms:.0f} ms after the command, {nodes} DOM nodes, {len(names)} rows"
     )
     lab_server.client.post(f"jobs/{live['job_id']}/cancel")
+
+
+def test_nested_tqdm_loop_in_a_kernel_is_one_output_with_child_rows(
+    lab_server: LabServer, page: Any
+) -> None:
+    """``jupyter_progress.tqdm`` nested in a kernel: one output, the inner bars as its child
+    rows; leave=False rows go as each inner loop ends."""
+    name = lab_server.write_notebook(
+        [
+            "import time\n"
+            "from jupyter_progress import tqdm\n"
+            "for epoch in tqdm(range(3), desc='epochs'):\n"
+            "    for batch in tqdm(range(25), desc=f'epoch {epoch}', leave=False):\n"
+            "        time.sleep(0.08)"
+        ]
+    )
+    open_notebook(page, lab_server.lab_url(name))
+    run_all(page)
+    page.wait_for_selector(f"{RENDERED} {CHILD}", timeout=60_000)
+    parent_id = page.get_attribute(RENDERED, "data-job-id")
+    assert parent_id
+    seen = set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ids = page.eval_on_selector_all(
+            f"{RENDERED} {CHILD}", "rows => rows.map(r => r.dataset.jobId)"
+        )
+        assert len(ids) <= 1, ids  # a finished leave=False bar is gone before the next rises
+        seen.update(ids)
+        if page.locator(f"{RENDERED}[data-status='completed']").count():
+            break
+        time.sleep(0.05)
+    page.wait_for_selector(f"{RENDERED}[data-status='completed']")
+    assert len(seen) >= 2, seen  # the inner bar of more than one epoch rose inside
+    page.wait_for_function(f"() => document.querySelectorAll('{RENDERED} {CHILD}').length === 0")
+    assert page.locator(RENDERED).count() == 1, "one output for the nested loop"
+    assert rendered_value(page, parent_id) == 3
