@@ -30,6 +30,15 @@ export function isFinal(job) {
   return !!job && FINAL.has(job.status);
 }
 
+/**
+ * Whether a job is nested under another one (a child bar): it shows inside its parent's
+ * view, never as a row of its own in the jobs list.
+ * @param {Job | null | undefined} job
+ */
+export function isChild(job) {
+  return !!job && typeof job.parent_id === "string" && job.parent_id !== "";
+}
+
 /** Every console line of the front end starts with this. */
 export const LOG_PREFIX = "[jupyter-progress]";
 

@@ -12,15 +12,26 @@
 // its resume point in the URL (`?last_event_id=`) and, while it is down, polls the REST
 // API every 5 s; polling stops as soon as the stream is open again.
 //
+// The unfiltered stream's snapshot holds the running jobs and only the newest finished
+// ones, so a view of an older job asks for it once (`GET jobs/{id}` and its children with
+// `?parent=`), after the snapshot had time to arrive; the jobs list pages older jobs with
+// `fetchJobs` when the user scrolls or searches. Neither repeats while the stream is live.
+//
 // No anywidget or JupyterLab specifics here: the lab extension imports it too.
 
-import { isFinal, LOG_PREFIX } from "./contract.js";
+import { isChild, isFinal, LOG_PREFIX } from "./contract.js";
 
 export const API_PATH = "jupyter-progress/api/";
 export const POLL_INTERVAL_MS = 5000;
 const HUB_KEY = Symbol.for("jupyter-progress.stream");
 const ALL = "*";
+const CHILDREN = "children:";
 const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 5000];
+/** After the stream opens, how long its first snapshot may take to arrive. */
+export const SNAPSHOT_GRACE_MS = 1000;
+/** A page of the jobs list, and the most children fetched for an old job. */
+export const PAGE_SIZE = 50;
+const CHILDREN_PAGE = 100;
 
 /**
  * @typedef {import("./contract.js").Job} Job
@@ -36,8 +47,13 @@ const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 5000];
  *   setTimeout?: (cb: () => void, ms: number) => any,
  *   clearTimeout?: (handle: any) => void,
  *   getCookie?: (name: string) => string | null,
- *   pollIntervalMs?: number, reconnectDelaysMs?: number[],
+ *   pollIntervalMs?: number, reconnectDelaysMs?: number[], snapshotGraceMs?: number,
  * }} Environment  Injectable globals (tests pass fakes).
+ * @typedef {{jobs: Job[], next: string | null}} JobsPage  one page of `GET jobs`
+ * @typedef {{
+ *   limit?: number, before?: string | null, q?: string, status?: string[],
+ *   parent?: string,
+ * }} JobsQuery
  * @typedef {{ baseUrl: string, token?: string }} ServerConfig
  */
 
@@ -110,6 +126,7 @@ export class ProgressStream {
     this._getCookie = env.getCookie ?? documentCookie;
     this.pollIntervalMs = env.pollIntervalMs ?? POLL_INTERVAL_MS;
     this._reconnectDelays = env.reconnectDelaysMs ?? RECONNECT_DELAYS_MS;
+    this._snapshotGraceMs = env.snapshotGraceMs ?? SNAPSHOT_GRACE_MS;
 
     /** @type {Map<string, Set<JobCallback>>} job id (or "*") -> callbacks */
     this._subscribers = new Map();
@@ -121,6 +138,17 @@ export class ProgressStream {
     this.removed = new Set();
     /** @type {Set<string>} jobs changed since the last frame */
     this._dirty = new Set();
+    /** @type {Map<string, Set<string>>} parent id -> ids of its known children */
+    this._children = new Map();
+    /** @type {Map<string, string>} child id -> parent id (kept until its removal is told) */
+    this._parentOf = new Map();
+    /** The first snapshot had time to arrive: a followed job missing from it is asked for. */
+    this.settled = false;
+    this._settleTimer = null;
+    /** @type {Set<string>} jobs (and parents of children) asked for once already */
+    this._lookedUp = new Set();
+    this._childrenLoaded = new Set();
+    this._lookupTimer = null;
     this._frame = null;
     /** @type {any} */
     this._source = null;
@@ -133,7 +161,7 @@ export class ProgressStream {
     this._failures = 0;
     this._polling = false;
     /** Counters for tests and benchmarks. */
-    this.stats = { connects: 0, polls: 0, frames: 0, callbacks: 0 };
+    this.stats = { connects: 0, polls: 0, frames: 0, callbacks: 0, lookups: 0 };
   }
 
   // ----- subscriptions ----------------------------------------------------------------
@@ -160,6 +188,28 @@ export class ProgressStream {
   }
 
   /**
+   * Follow the children of a job (its nested bars): the callback gets each known child
+   * (soon), then every change of one, and null with the child's id when one is removed.
+   * @param {string} parentId
+   * @param {JobCallback} callback
+   * @returns {() => void} unsubscribe
+   */
+  subscribeChildren(parentId, callback) {
+    return this._subscribe(CHILDREN + parentId, callback);
+  }
+
+  /**
+   * The known children of a job, in no particular order.
+   * @param {string} parentId
+   * @returns {Job[]}
+   */
+  childrenOf(parentId) {
+    const ids = this._children.get(parentId);
+    if (!ids) return [];
+    return [...ids].map((id) => this.jobs.get(id)).filter((job) => !!job);
+  }
+
+  /**
    * @param {StateCallback} callback  called with every change of `state`
    * @returns {() => void}
    */
@@ -181,8 +231,14 @@ export class ProgressStream {
     callbacks.add(entry);
     if (key === ALL) {
       for (const id of this.jobs.keys()) this._markDirty(id);
+    } else if (key.startsWith(CHILDREN)) {
+      for (const id of this._children.get(key.slice(CHILDREN.length)) ?? []) {
+        this._deliverSoon(key, id, entry);
+      }
     } else if (this.jobs.has(key) || this.removed.has(key)) {
-      this._deliverSoon(key, entry);
+      this._deliverSoon(key, key, entry);
+    } else if (this.settled && this.state === "live") {
+      this._scheduleLookup();
     }
     if (this.state === "closed") this._connect();
     else if (this.state === "down") this._schedulePoll(0);
@@ -235,6 +291,15 @@ export class ProgressStream {
       this._failures = 0;
       this._stopPolling();
       this._setState("live");
+      // Each (re)connection's snapshot gets its grace; then unknown followed jobs are
+      // asked for (each id once per page).
+      if (this._settleTimer === null) {
+        this._settleTimer = this._setTimeout(() => {
+          this._settleTimer = null;
+          this.settled = true;
+          this._scheduleLookup();
+        }, this._snapshotGraceMs);
+      }
     });
     source.addEventListener("job_updated", onUpdate);
     source.addEventListener("job_removed", onRemove);
@@ -289,15 +354,30 @@ export class ProgressStream {
 
   /** @param {Job} job */
   _store(job) {
-    this.removed.delete(job.job_id);
-    this.jobs.set(job.job_id, job);
-    this._markDirty(job.job_id);
+    const id = job.job_id;
+    this.removed.delete(id);
+    this.jobs.set(id, job);
+    if (isChild(job)) {
+      const parent = /** @type {string} */ (job.parent_id);
+      this._parentOf.set(id, parent);
+      let ids = this._children.get(parent);
+      if (!ids) this._children.set(parent, (ids = new Set()));
+      ids.add(id);
+    }
+    this._markDirty(id);
   }
 
   /** @param {string} jobId */
   _remove(jobId) {
-    this.jobs.delete(jobId);
-    this.removed.add(jobId);
+    // Remembered only for a job the page held or follows: retention may remove thousands
+    // of old jobs the page never saw, and this set must not grow with them.
+    if (this.jobs.delete(jobId) || this._subscribers.has(jobId)) this.removed.add(jobId);
+    const parent = this._parentOf.get(jobId);
+    if (parent !== undefined) {
+      const ids = this._children.get(parent);
+      ids?.delete(jobId);
+      if (ids && ids.size === 0) this._children.delete(parent);
+    }
     this._markDirty(jobId);
   }
 
@@ -310,12 +390,13 @@ export class ProgressStream {
   }
 
   /**
+   * @param {string} key  the subscription (a job id, or children of one)
    * @param {string} jobId
    * @param {JobCallback} callback
    */
-  _deliverSoon(jobId, callback) {
+  _deliverSoon(key, jobId, callback) {
     this._raf(() => {
-      if (!this._subscribers.get(jobId)?.has(callback)) return;
+      if (!this._subscribers.get(key)?.has(callback)) return;
       callback(this.jobs.get(jobId) ?? null, jobId);
     });
   }
@@ -328,7 +409,10 @@ export class ProgressStream {
     const all = this._subscribers.get(ALL);
     for (const id of dirty) {
       const job = this.jobs.get(id) ?? null;
-      for (const callbacks of [this._subscribers.get(id), all]) {
+      const parent = this._parentOf.get(id);
+      if (!job) this._parentOf.delete(id);
+      const siblings = parent === undefined ? undefined : this._subscribers.get(CHILDREN + parent);
+      for (const callbacks of [this._subscribers.get(id), siblings, all]) {
         if (!callbacks) continue;
         for (const callback of [...callbacks]) {
           this.stats.callbacks += 1;
@@ -362,21 +446,27 @@ export class ProgressStream {
     if (this.state !== "down" || this._polling) return;
     this._polling = true;
     try {
+      /** @type {Set<string>} */
+      const seen = new Set();
       if (this._subscribers.has(ALL)) {
-        const body = await this._get("jobs");
+        // The running top-level jobs in one request; the running ones it misses (they
+        // ended, or are children) are asked for one by one below. Finished jobs stay.
+        const body = await this._get("jobs?status=pending&status=processing&limit=1000");
         if (body && Array.isArray(body.jobs) && this.state === "down") {
-          const seen = new Set();
           for (const job of body.jobs) {
             seen.add(job.job_id);
             this._store(job);
           }
-          for (const id of [...this.jobs.keys()]) if (!seen.has(id)) this._remove(id);
         }
       }
-      const ids = [...this._subscribers.keys()].filter(
-        (id) => id !== ALL && !isFinal(this.jobs.get(id)) && !this.removed.has(id)
+      const followed = [...this._subscribers.keys()].filter(
+        (id) => id !== ALL && !id.startsWith(CHILDREN)
       );
-      for (const id of this._subscribers.has(ALL) ? ids.filter((i) => !this.jobs.has(i)) : ids) {
+      const running = this._subscribers.has(ALL) ? [...this.jobs.keys()] : [];
+      const ids = [...new Set([...followed, ...running])].filter(
+        (id) => !seen.has(id) && !isFinal(this.jobs.get(id)) && !this.removed.has(id)
+      );
+      for (const id of ids) {
         if (this.state !== "down") break;
         const job = await this._get(`jobs/${encodeURIComponent(id)}`, id);
         if (job && this.state === "down") this._store(job);
@@ -420,7 +510,107 @@ export class ProgressStream {
     return headers;
   }
 
+  // ----- jobs the snapshot does not hold -----------------------------------------------
+
+  _scheduleLookup() {
+    if (this._lookupTimer !== null) return;
+    this._lookupTimer = this._setTimeout(() => {
+      this._lookupTimer = null;
+      void this._lookupMissing();
+    }, 0);
+  }
+
+  /** Ask once for every followed job the settled snapshot did not hold (older jobs). */
+  async _lookupMissing() {
+    if (!this.settled || this.state !== "live") return;
+    const missing = [...this._subscribers.keys()].filter(
+      (id) =>
+        id !== ALL &&
+        !id.startsWith(CHILDREN) &&
+        !this.jobs.has(id) &&
+        !this.removed.has(id) &&
+        !this._lookedUp.has(id)
+    );
+    await Promise.all(
+      missing.map(async (id) => {
+        this._lookedUp.add(id);
+        this.stats.lookups += 1;
+        const job = await this._get(`jobs/${encodeURIComponent(id)}`, id);
+        if (!job || typeof job.job_id !== "string") return;
+        this._store(job);
+        await this.loadChildren(id);
+      })
+    );
+  }
+
+  /**
+   * Ask once for the children of a job that is older than the stream's snapshot (its
+   * children reached no event of this page). Later changes come from the stream.
+   * @param {string} parentId
+   */
+  async loadChildren(parentId) {
+    if (this._childrenLoaded.has(parentId)) return;
+    this._childrenLoaded.add(parentId);
+    try {
+      const page = await this.fetchJobs({ parent: parentId, limit: CHILDREN_PAGE });
+      for (const job of page.jobs) {
+        if (!this.jobs.has(job.job_id) && !this.removed.has(job.job_id)) this._store(job);
+      }
+    } catch (error) {
+      this._childrenLoaded.delete(parentId);
+      console.warn(LOG_PREFIX, "could not load the children of", parentId, error);
+    }
+  }
+
+  /**
+   * One page of `GET jobs` (top-level jobs, newest first; `parent`: that job's children).
+   * The jobs list calls it when the user scrolls past what it holds, or searches.
+   * @param {JobsQuery} [query]
+   * @returns {Promise<JobsPage>}
+   */
+  async fetchJobs(query = {}) {
+    const params = new URLSearchParams();
+    params.set("limit", String(query.limit ?? PAGE_SIZE));
+    if (query.before) params.set("before", query.before);
+    if (query.q) params.set("q", query.q);
+    for (const status of query.status ?? []) params.append("status", status);
+    if (query.parent) params.set("parent", query.parent);
+    const response = await this._fetch(`${this.apiUrl}jobs?${params}`, {
+      headers: this._headers(),
+      credentials: "same-origin",
+      cache: "no-store",
+    });
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (error) {
+      body = null;
+    }
+    if (!response.ok) throw new Error(body?.message || `HTTP ${response.status}`);
+    const jobs = Array.isArray(body?.jobs)
+      ? body.jobs.filter((/** @type {any} */ job) => job && typeof job.job_id === "string")
+      : [];
+    return { jobs, next: typeof body?.next === "string" && body.next ? body.next : null };
+  }
+
   // ----- commands ---------------------------------------------------------------------
+
+  /**
+   * Forget every finished job on the server in one request (`DELETE jobs?status=finished`).
+   * The server tells each removal on the stream; the known finished jobs go at once.
+   * @returns {Promise<number>} how many the server deleted
+   */
+  async deleteFinished() {
+    const body = await this._post("jobs?status=finished", "DELETE");
+    for (const [id, job] of [...this.jobs]) {
+      if (isFinal(job) && !isChild(job)) this._remove(id);
+    }
+    for (const [id, job] of [...this.jobs]) {
+      const parent = job.parent_id;
+      if (isChild(job) && parent && this.removed.has(parent)) this._remove(id);
+    }
+    return typeof body?.deleted === "number" ? body.deleted : 0;
+  }
 
   /**
    * Ask the server to cancel a job (POST with the XSRF header or the token).
@@ -484,6 +674,10 @@ export class ProgressStream {
   close() {
     this._clearReconnect();
     this._stopPolling();
+    if (this._settleTimer !== null) this._clearTimeout(this._settleTimer);
+    this._settleTimer = null;
+    if (this._lookupTimer !== null) this._clearTimeout(this._lookupTimer);
+    this._lookupTimer = null;
     if (this._frame !== null) this._cancelRaf(this._frame);
     this._frame = null;
     this._dirty.clear();

@@ -5,7 +5,7 @@
 // kernel-synced `job` is the fallback where no server extension is reachable from the
 // page (VS Code, Colab, static viewers) or the server does not know the job.
 
-import { createJobView, createJobsPanel } from "./render.js";
+import { createJobView, createJobsPanel, JOB_FILTERS } from "./render.js";
 import { isFinal, placeholderJob, STREAM_DOWN_NOTICE } from "./contract.js";
 import { getStream } from "./stream.js";
 
@@ -44,6 +44,7 @@ function renderJob({ model, el }) {
   const jobId = String(model.get("job_id"));
   const stream = getStream();
   const view = createJobView(el, {
+    stream,
     onCancel: stream ? (id) => stream.cancel(id) : undefined,
   });
   view.element.dataset.jobId = jobId;
@@ -91,7 +92,12 @@ function renderJob({ model, el }) {
 /** @param {{model: any, el: HTMLElement}} context */
 function renderPanel({ el }) {
   const stream = getStream();
-  const panel = createJobsPanel(el, { stream });
+  const panel = createJobsPanel(el, {
+    stream,
+    filters: JOB_FILTERS,
+    search: true,
+    deleteFinished: true,
+  });
   if (!stream) {
     panel.setNotice(
       "No jupyter-progress server is reachable from this page (VS Code, Colab or a " +

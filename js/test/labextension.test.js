@@ -7,7 +7,6 @@ import {
   executedCopyPath,
   FILTERS,
   parseOutputData,
-  watchUnknown,
 } from "../src/labextension/jobs.js";
 
 const ID = "a".repeat(32);
@@ -24,29 +23,6 @@ function job(overrides = {}) {
   };
 }
 
-/** A stand-in for ProgressStream: state, jobs and state listeners. */
-class FakeStream {
-  constructor(state = "connecting") {
-    this.state = state;
-    /** @type {Map<string, any>} */
-    this.jobs = new Map();
-    /** @type {Set<(state: string) => void>} */
-    this.listeners = new Set();
-  }
-  /** @param {(state: string) => void} callback */
-  onState(callback) {
-    this.listeners.add(callback);
-    return () => this.listeners.delete(callback);
-  }
-  /** @param {string} state */
-  set(state) {
-    this.state = state;
-    for (const listener of this.listeners) listener(state);
-  }
-}
-
-const sleep = (/** @type {number} */ ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
 test("parseOutputData reads the job id and a saved job of the same id", () => {
   assert.deepEqual(parseOutputData({ job_id: ID, job: job() }), { jobId: ID, saved: job() });
   assert.deepEqual(parseOutputData({ job_id: ID, job: null }), { jobId: ID, saved: null });
@@ -62,31 +38,6 @@ test("parseOutputData ignores malformed data", () => {
   assert.equal(parseOutputData({ job_id: ID, job: { job_id: ID } })?.saved, null);
 });
 
-test("watchUnknown fires when the stream is live and its snapshot lacks the job", async () => {
-  const stream = new FakeStream();
-  let unknown = 0;
-  const stop = watchUnknown(/** @type {any} */ (stream), ID, () => unknown++, 20);
-  await sleep(40);
-  assert.equal(unknown, 0, "not while connecting");
-  stream.set("live");
-  await sleep(40);
-  assert.equal(unknown, 1);
-  stop();
-});
-
-test("watchUnknown stays quiet when the snapshot has the job, or after stop", async () => {
-  const stream = new FakeStream("live");
-  stream.jobs.set(ID, job());
-  let unknown = 0;
-  watchUnknown(/** @type {any} */ (stream), ID, () => unknown++, 10);
-  const other = new FakeStream("live");
-  const stop = watchUnknown(/** @type {any} */ (other), ID, () => unknown++, 10);
-  stop();
-  await sleep(30);
-  assert.equal(unknown, 0);
-  assert.equal(other.listeners.size, 0, "stop() unsubscribes");
-});
-
 test("filters: running means not final", () => {
   const byValue = Object.fromEntries(FILTERS.map(([value, , test]) => [value, test]));
   assert.equal(byValue.running(job({ status: "pending" })), true);
@@ -97,6 +48,7 @@ test("filters: running means not final", () => {
     countRunning([job(), job({ status: "pending" }), job({ status: "cancelled" })]),
     2
   );
+  assert.equal(countRunning([job(), job({ parent_id: "b".repeat(32) })]), 1, "children are not counted");
 });
 
 test("executedCopyPath: a notebook job's output_path only", () => {

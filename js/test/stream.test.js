@@ -276,23 +276,31 @@ test("after an error: polls every 5 s, reconnects with the resume point, stops p
   assert.deepEqual(states, ["connecting", "live", "down", "live"]);
 });
 
-test("polling the all-jobs subscription uses the jobs list", async () => {
+test("polling the all-jobs subscription asks for the running jobs, then the ones it missed", async () => {
   const fake = fakeEnv();
   fake.setResponder((url) =>
-    url.endsWith("/jobs") ? { status: 200, body: { jobs: [job("x", 2)] } } : { status: 404 }
+    url.includes("/jobs?")
+      ? { status: 200, body: { jobs: [job("x", 2)], next: null } }
+      : url.endsWith("/jobs/y")
+        ? { status: 200, body: job("y", 10, "completed") }
+        : { status: 404 }
   );
   const stream = new ProgressStream({ baseUrl: "/", token: "tok" }, fake.env);
   const seen = [];
-  stream.subscribeAll((j, id) => seen.push(id));
-  FakeEventSource.instances[0].fail();
+  stream.subscribeAll((j, id) => seen.push([id, j?.status ?? null]));
+  const source = FakeEventSource.instances[0];
+  source.send(1, job("y", 3));
+  source.send(2, job("old", 10, "completed"));
+  source.fail();
   await fake.advance(0);
   assert.deepEqual(
     fake.requests.map((r) => r.url),
-    ["/jupyter-progress/api/jobs"]
+    ["/jupyter-progress/api/jobs?status=pending&status=processing&limit=1000", "/jupyter-progress/api/jobs/y"]
   );
   assert.equal(fake.requests[0].init.headers.Authorization, "token tok");
   fake.frame();
-  assert.deepEqual(seen, ["x"]);
+  assert.deepEqual(seen.sort(), [["old", "completed"], ["x", "processing"], ["y", "completed"]]);
+  assert.ok(stream.jobs.has("old"), "a finished job missing from the running list stays");
 });
 
 test("a 404 while polling tells the subscriber the server does not know the job", async () => {
@@ -362,4 +370,123 @@ test("a callback that throws does not stop the others", () => {
     console.error = original;
   }
   assert.deepEqual(seen, ["a"]);
+});
+
+/** @param {string} id @param {string} parent @param {object} [over] */
+function child(id, parent, over = {}) {
+  return { ...job(id, 1), parent_id: parent, ...over };
+}
+
+test("children of a job reach its children's subscribers, removals too", () => {
+  const fake = fakeEnv();
+  const stream = new ProgressStream({ baseUrl: "/" }, fake.env);
+  const seen = [];
+  stream.subscribeChildren("p", (j, id) => seen.push([id, j ? j.progress.processed : null]));
+  const source = FakeEventSource.instances[0];
+  source.open();
+  source.send(1, job("p", 1));
+  source.send(2, child("c1", "p"));
+  source.send(3, child("other", "q"));
+  fake.frame();
+  assert.deepEqual(seen, [["c1", 1]]);
+  assert.deepEqual(stream.childrenOf("p").map((j) => j.job_id), ["c1"]);
+  source.send(4, { job_id: "c1" }, "job_removed");
+  fake.frame();
+  assert.deepEqual(seen, [["c1", 1], ["c1", null]]);
+  assert.deepEqual(stream.childrenOf("p"), []);
+  // A late subscriber gets the known children in the next frame.
+  source.send(5, child("c2", "p"));
+  fake.frame();
+  const late = [];
+  stream.subscribeChildren("p", (j, id) => late.push(id));
+  fake.frame();
+  assert.deepEqual(late, ["c2"]);
+});
+
+test("a followed job missing from the settled snapshot is asked for once, with its children", async () => {
+  const fake = fakeEnv();
+  fake.setResponder((url) => {
+    if (url.endsWith("/jobs/old")) return { status: 200, body: job("old", 10, "completed") };
+    if (url.includes("parent=old")) return { status: 200, body: { jobs: [child("k", "old")], next: null } };
+    return { status: 404, body: { message: "no such job" } };
+  });
+  const stream = new ProgressStream({ baseUrl: "/" }, { ...fake.env, snapshotGraceMs: 1000 });
+  const seen = [];
+  stream.subscribeJob("old", (j) => seen.push(j?.status ?? null));
+  stream.subscribeJob("gone", (j) => seen.push(j?.status ?? null));
+  stream.subscribeJob("new", () => {});
+  const kids = [];
+  stream.subscribeChildren("old", (j, id) => kids.push(id));
+  const source = FakeEventSource.instances[0];
+  source.open();
+  source.send(1, job("new", 1));
+  await fake.advance(999);
+  assert.equal(fake.requests.length, 0, "nothing before the snapshot had time to arrive");
+  await fake.advance(1);
+  fake.frame();
+  const urls = fake.requests.map((r) => r.url).sort();
+  assert.deepEqual(urls, [
+    "/jupyter-progress/api/jobs/gone",
+    "/jupyter-progress/api/jobs/old",
+    "/jupyter-progress/api/jobs?limit=100&parent=old",
+  ]);
+  assert.deepEqual(seen.sort(), ["completed", null]);
+  assert.deepEqual(kids, ["k"]);
+  await fake.advance(60_000);
+  fake.frame();
+  assert.equal(fake.requests.length, 3, "asked once, never again");
+  // A view of an older job opened later asks at once (the snapshot has settled).
+  stream.subscribeJob("later", () => {});
+  await fake.advance(0);
+  assert.equal(fake.requests.length, 4);
+});
+
+test("fetchJobs pages GET jobs with its query; deleteFinished is one DELETE", async () => {
+  const fake = fakeEnv();
+  fake.setResponder((url, init) =>
+    init?.method === "DELETE"
+      ? { status: 200, body: { deleted: 2 } }
+      : { status: 200, body: { jobs: [job("a", 1)], next: "cur2" } }
+  );
+  const stream = new ProgressStream({ baseUrl: "/" }, fake.env);
+  stream.subscribeAll(() => {});
+  const page = await stream.fetchJobs({
+    limit: 50,
+    before: "cur1",
+    q: "ep och",
+    status: ["completed", "failed"],
+  });
+  assert.equal(
+    fake.requests[0].url,
+    "/jupyter-progress/api/jobs?limit=50&before=cur1&q=ep+och&status=completed&status=failed"
+  );
+  assert.deepEqual(page.next, "cur2");
+  assert.equal(page.jobs[0].job_id, "a");
+  const source = FakeEventSource.instances[0];
+  source.send(1, job("done", 10, "completed"));
+  source.send(2, child("kid", "done", { status: "completed" }));
+  source.send(3, job("run", 1));
+  const deleted = await stream.deleteFinished();
+  assert.equal(deleted, 2);
+  assert.equal(fake.requests.length, 2);
+  assert.equal(fake.requests[1].url, "/jupyter-progress/api/jobs?status=finished");
+  assert.equal(fake.requests[1].init.method, "DELETE");
+  assert.equal(fake.requests[1].init.headers["X-XSRFToken"], "xsrf-value");
+  assert.deepEqual([...stream.jobs.keys()], ["run"]);
+});
+
+test("removals of jobs the page never held do not pile up (retention of old history)", () => {
+  const fake = fakeEnv();
+  const stream = new ProgressStream({ baseUrl: "/" }, fake.env);
+  const seen = [];
+  stream.subscribeAll((j, id) => seen.push(id));
+  stream.subscribeJob("followed", () => {});
+  const source = FakeEventSource.instances[0];
+  source.send(1, job("held", 10, "completed"));
+  for (let i = 0; i < 1000; i++) source.send(2 + i, { job_id: `old${i}` }, "job_removed");
+  source.send(2000, { job_id: "held" }, "job_removed");
+  source.send(2001, { job_id: "followed" }, "job_removed");
+  fake.frame();
+  assert.deepEqual([...stream.removed].sort(), ["followed", "held"]);
+  assert.equal(seen.length, 1002, "the jobs list still hears of every removal");
 });

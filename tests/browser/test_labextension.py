@@ -188,10 +188,7 @@ def shut_down_kernels(server: LabServer) -> None:
 
 def forget_all_jobs(server: LabServer) -> None:
     """Start from a clean server: cancel and forget whatever earlier tests left."""
-    for job in server.client.get("jobs").json()["jobs"]:
-        if job["status"] not in ("completed", "failed", "cancelled"):
-            server.client.post(f"jobs/{job['job_id']}/cancel")
-        server.client.delete(f"jobs/{job['job_id']}")
+    server.forget_all_jobs()
 
 
 # ----- the MIME renderer ----------------------------------------------------------------------
@@ -353,7 +350,10 @@ def test_job_unknown_to_the_server_shows_saved_state_marked_as_such(
     wait_value(page, f"{RENDERED}[data-job-id='{known['job_id']}']", "v === 4")
     lab_server.report(known["job_id"], success=9)
     wait_value(page, f"{RENDERED}[data-job-id='{known['job_id']}']", "v === 9")
-    assert requests.jobs() == []
+    # A job the stream's snapshot lacks is asked for once (the snapshot holds only the
+    # newest finished jobs), never polled.
+    time.sleep(1.0)
+    assert requests.jobs() == [f"{lab_server.url}jupyter-progress/api/jobs/{gone_id}"]
 
 
 def test_notebook7_renders_live_jobs_without_a_kernel(lab_server: LabServer, page: Any) -> None:
@@ -437,8 +437,14 @@ def test_panel_and_status_bar_follow_jobs_live_cancel_and_delete(
     lab_server.report(running[0]["job_id"], success=100, status="completed")
     page.wait_for_function(f"() => document.querySelector('{STATUS}').dataset.running === '2'")
 
-    # Error samples of the failed job.
+    # A running row's Cancel shows without expanding; a row expands on click.
+    assert panel.locator(
+        f".jp-progress-widget[data-job-id='{running[2]['job_id']}'] .jp-progress-cancel"
+    ).is_visible()
     failed_row = panel.locator(f".jp-progress-widget[data-job-id='{failed['job_id']}']")
+    assert failed_row.locator(".jp-progress-errors").count() == 0, "details built on expansion"
+    failed_row.locator("button.jp-progress-toggle").click()
+    assert failed_row.locator("button.jp-progress-toggle").get_attribute("aria-expanded") == "true"
     failed_row.locator("details.jp-progress-errors summary").click()
     assert "KeyError: 'region'" in (failed_row.locator(".jp-progress-errors").text_content() or "")
 
@@ -462,17 +468,26 @@ def test_panel_and_status_bar_follow_jobs_live_cancel_and_delete(
     assert lab_server.job(target)["status"] == "cancelled"
     page.wait_for_function(f"() => document.querySelector('{STATUS}').dataset.running === '1'")
 
-    # Delete every finished job; the running one stays.
+    # Delete every finished job, after JupyterLab's dialog; the running one stays.
     panel.locator("button.jp-progress-jobs-clear").click()
+    page.locator(".jp-Dialog .jp-Dialog-button.jp-mod-accept").click()
     page.wait_for_function(
         f"() => document.querySelectorAll('{PANEL} .jp-progress-widget').length === 1"
     )
     assert rows.locator(".jp-progress-name").all_text_contents() == ["convert batch 2"]
     assert lab_server.client.get(f"jobs/{done['job_id']}").status_code == 404
 
-    assert requests.jobs() == [], "no polling: the panel follows the stream"
+    # No polling: the panel follows the stream. It asked twice, each once, on the user's
+    # actions: the children of the row expanded, the older jobs of the status chosen.
+    api = f"{lab_server.url}jupyter-progress/api/"
+    assert requests.jobs() == [
+        f"{api}jobs?limit=100&parent={failed['job_id']}",
+        f"{api}jobs?limit=52&status=completed",
+    ]
     assert len(requests.jobs(method="POST")) == 1  # the cancel
-    assert len(requests.jobs(method="DELETE")) == 4  # the finished jobs
+    assert requests.jobs(method="DELETE") == [
+        f"{lab_server.url}jupyter-progress/api/jobs?status=finished"
+    ], "one request for every finished job"
     sources = page.evaluate("() => window.__eventSources")
     assert len(sources) == 1, sources
 
@@ -493,6 +508,7 @@ def test_notebook_job_opens_its_executed_copy_from_the_panel(
     row = page.locator(f"{PANEL} .jp-progress-jobs-row[data-job-id='{job_id}']")
     row.locator(".jp-progress-widget[data-status='completed']").wait_for(timeout=90_000)
     output_path = lab_server.job(job_id)["details"]["output_path"]
+    row.locator("button.jp-progress-toggle").click()
     assert (lab_server.root / output_path).exists()
     button = row.locator(".jp-progress-open-output")
     assert button.get_attribute("data-path") == output_path
@@ -534,3 +550,226 @@ def test_one_event_stream_with_panel_status_bar_and_20_outputs(
     assert len(open_streams) == 1
     assert len(requests.events()) == 1
     assert requests.jobs() == []
+
+
+# ----- nested bars and a long history ---------------------------------------------------------
+
+CHILD = ".jp-progress-child"
+PANEL_NODES = "() => document.querySelectorAll('#jupyter-progress-jobs *').length"
+
+
+def test_child_rows_rise_inside_the_parent_and_a_leave_false_row_goes_away(
+    lab_server: LabServer, page: Any
+) -> None:
+    forget_all_jobs(lab_server)
+    parent = lab_server.create_job("train", total=3)
+    parent_id = parent["job_id"]
+    lab_server.report(parent_id, success=1, postfix="loss=0.42")
+    name = write_notebook_with_outputs(lab_server, [[job_output(parent_id, None)]])
+    requests = Requests(page)
+    open_notebook(page, lab_server.lab_url(name), kernel=False)
+    view = f"{RENDERED}[data-job-id='{parent_id}']"
+    wait_value(page, view, "v === 1")
+    page.evaluate("() => window.jupyterapp.commands.execute('jupyter-progress:show-jobs')")
+    page.locator(PANEL).wait_for()
+
+    # An inner loop of the second epoch (leave=False, bytes with SI prefixes) rises inside.
+    inner = lab_server.create_job(
+        "epoch 2", total=10_000_000, parent_id=parent_id, leave=False, unit="B", unit_scale=True
+    )
+    lab_server.report(inner["job_id"], success=4_000_000, postfix="lr=0.01")
+    child_view = f"{view} {CHILD}[data-job-id='{inner['job_id']}']"
+    wait_value(page, child_view, "v === 4000000")
+    text = page.locator(f"{child_view} .jp-progress-child-text").text_content() or ""
+    assert text.startswith("4.00M/10.0M 40%"), text
+    assert "lr=0.01" in text
+    # A kept (leave=True) child of the first epoch.
+    kept = lab_server.create_job("epoch 1", total=5, parent_id=parent_id)
+    lab_server.report(kept["job_id"], success=5, status="completed")
+    kept_row = f"{view} {CHILD}[data-job-id='{kept['job_id']}']"
+    page.wait_for_selector(f"{kept_row}[data-status='completed']")
+    for step in (6_000_000, 8_000_000):
+        lab_server.report(inner["job_id"], success=step)
+        wait_value(page, child_view, f"v === {step}")
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    page.locator(".jp-Notebook .jp-Cell").first.screenshot(
+        path=str(IMAGES / "widget-children.png"), animations="disabled"
+    )
+    # A reload mid-loop shows both bars live again (the snapshot holds running children).
+    page.reload()
+    wait_value(page, child_view, "v === 8000000")
+    lab_server.report(inner["job_id"], success=8_500_000)
+    lab_server.report(parent_id, success=2)
+    wait_value(page, child_view, "v === 8500000")
+    wait_value(page, view, "v === 2")
+    page.evaluate("() => window.jupyterapp.commands.execute('jupyter-progress:show-jobs')")
+    page.locator(PANEL).wait_for()
+    # The panel: the parent is a row, its children are not; expanded, they show inside.
+    panel = page.locator(PANEL)
+    row = panel.locator(f".jp-progress-jobs-row[data-job-id='{parent_id}']")
+    row.wait_for()
+    assert panel.locator(f".jp-progress-jobs-row[data-job-id='{inner['job_id']}']").count() == 0
+    row.locator("button.jp-progress-toggle").click()
+    wait_value(page, f"{PANEL} {CHILD}[data-job-id='{inner['job_id']}']", "v === 8500000")
+    page.locator("#jupyter-progress-jobs").screenshot(
+        path=str(IMAGES / "lab-jobs-panel-children.png"), animations="disabled"
+    )
+
+    # The leave=False child completes: its rows go away everywhere; the kept one stays.
+    lab_server.report(inner["job_id"], success=10_000_000, status="completed")
+    page.wait_for_function(
+        "(id) => !document.querySelector(`.jp-progress-child[data-job-id='${id}']`)",
+        arg=inner["job_id"],
+    )
+    assert page.locator(f"{view} {CHILD}").count() == 1
+    assert lab_server.client.get(f"jobs/{inner['job_id']}").status_code == 404
+    assert page.locator(f"{view} [role=progressbar]").count() == 2  # the parent's, the kept one's
+    assert requests.jobs() == [], "children come from the page's one stream"
+    lab_server.report(parent_id, success=3, status="completed")
+
+
+def _panel_open_ms(page: Any) -> float:
+    """ms from the command to the panel's first rows on screen (one sample)."""
+    return float(
+        page.evaluate(
+            """async () => {
+                const t0 = performance.now();
+                await window.jupyterapp.commands.execute('jupyter-progress:show-jobs');
+                await new Promise((resolve) => {
+                    const check = () => {
+                        const row = document.querySelector(
+                            '#jupyter-progress-jobs .jp-progress-jobs-row');
+                        if (row && row.getBoundingClientRect().height > 0) resolve();
+                        else requestAnimationFrame(check);
+                    };
+                    check();
+                });
+                return performance.now() - t0;
+            }"""
+        )
+    )
+
+
+def test_panel_with_thousands_of_jobs_opens_small_searches_and_deletes_in_one_request(
+    lab_server: LabServer, page: Any
+) -> None:
+    forget_all_jobs(lab_server)
+    needle = lab_server.create_finished_jobs(["needle in the haystack"])[0]
+    started = time.monotonic()
+    lab_server.create_finished_jobs([f"history {n:04d}" for n in range(3000)])
+    created_s = time.monotonic() - started
+    live = lab_server.create_job("still running", total=100)
+    lab_server.report(live["job_id"], success=10)
+
+    requests = Requests(page)
+    page.goto(f"{lab_server.url}lab?reset&token={lab_server.token}")
+    page.locator(STATUS).wait_for()
+    page.wait_for_function(f"() => document.querySelector('{STATUS}').dataset.running === '1'")
+    time.sleep(1.5)  # the snapshot has settled; nothing of the panel is built yet
+    assert page.evaluate(PANEL_NODES) <= 1, "nothing built before the panel is opened"
+    opened_ms = _panel_open_ms(page)
+    panel = page.locator(PANEL)
+    rows = panel.locator(".jp-progress-jobs-row")
+    names = rows.locator(".jp-progress-name").all_text_contents()
+    assert names[0] == "still running", names[:3]  # running first
+    assert 1 < len(names) <= 51, len(names)  # the snapshot's newest finished, not 3,000
+    nodes = page.evaluate(PANEL_NODES)
+    assert nodes <= 2000, nodes
+    assert requests.jobs() == [], "opening asks the server nothing"
+    # Its Cancel shows without expanding; rows update live.
+    assert rows.first.locator(".jp-progress-cancel").is_visible()
+    lab_server.report(live["job_id"], success=55)
+    wait_value(page, f"{PANEL} .jp-progress-widget[data-job-id='{live['job_id']}']", "v === 55")
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    page.locator("#jupyter-progress-jobs").screenshot(
+        path=str(IMAGES / "lab-jobs-panel-history.png"), animations="disabled"
+    )
+
+    # Scrolling to the end loads the next page from the server.
+    before = rows.count()
+    for _ in range(20):  # the known rows first, then the server's next page
+        panel.locator(".jp-progress-jobs-list").evaluate(
+            "(list) => { list.scrollTop = list.scrollHeight; }"
+        )
+        time.sleep(0.25)
+        if requests.jobs():
+            break
+    page.wait_for_function(
+        f"(n) => document.querySelectorAll('{PANEL} .jp-progress-jobs-row').length > n + 1",
+        arg=before,
+    )
+    pages = requests.jobs()
+    assert 1 <= len(pages) <= 4, pages  # one per scroll to the end, never a loop
+    assert "before=" not in pages[0] and all("before=" in url for url in pages[1:]), pages
+    assert len(set(pages)) == len(pages), pages
+
+    # The search finds a job far older than anything loaded, by asking the server.
+    panel.locator("input.jp-progress-jobs-search").fill("NEEDLE")
+    page.wait_for_selector(f"{PANEL} .jp-progress-jobs-row[data-job-id='{needle}']")
+    assert rows.count() == 1
+    assert any("q=NEEDLE" in url for url in requests.jobs()), requests.jobs()
+    panel.locator("input.jp-progress-jobs-search").fill("")
+    page.wait_for_function(
+        f"() => document.querySelectorAll('{PANEL} .jp-progress-jobs-row').length > 1"
+    )
+
+    # Keyboard: the row toggles are reachable and labelled.
+    toggle = rows.first.locator("button.jp-progress-toggle")
+    assert (toggle.get_attribute("aria-label") or "").startswith("Details of")
+    toggle.focus()
+    page.keyboard.press("Enter")
+    assert toggle.get_attribute("aria-expanded") == "true"
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate("() => document.activeElement.closest('.jp-progress-jobs-row') !== null")
+
+    # "Delete finished": a confirmation, then one request for all 3,001.
+    panel.locator("button.jp-progress-jobs-clear").click()
+    page.locator(".jp-Dialog .jp-Dialog-button.jp-mod-accept").click()
+    page.wait_for_function(
+        f"() => document.querySelectorAll('{PANEL} .jp-progress-jobs-row').length === 1"
+    )
+    deletes = requests.jobs(method="DELETE")
+    assert deletes == [f"{lab_server.url}jupyter-progress/api/jobs?status=finished"], deletes
+    assert lab_server.client.get("jobs", params={"status": "finished"}).json()["jobs"] == []
+    print(
+        f"\n[history] 3,001 finished jobs created in {created_s:.1f} s; panel visible "
+        f"{opened_ms:.0f} ms after the command, {nodes} DOM nodes, {len(names)} rows"
+    )
+    lab_server.client.post(f"jobs/{live['job_id']}/cancel")
+
+
+def test_nested_tqdm_loop_in_a_kernel_is_one_output_with_child_rows(
+    lab_server: LabServer, page: Any
+) -> None:
+    """``jupyter_progress.tqdm`` nested in a kernel: one output, the inner bars as its child
+    rows; leave=False rows go as each inner loop ends."""
+    name = lab_server.write_notebook(
+        [
+            "import time\n"
+            "from jupyter_progress import tqdm\n"
+            "for epoch in tqdm(range(3), desc='epochs'):\n"
+            "    for batch in tqdm(range(25), desc=f'epoch {epoch}', leave=False):\n"
+            "        time.sleep(0.08)"
+        ]
+    )
+    open_notebook(page, lab_server.lab_url(name))
+    run_all(page)
+    page.wait_for_selector(f"{RENDERED} {CHILD}", timeout=60_000)
+    parent_id = page.get_attribute(RENDERED, "data-job-id")
+    assert parent_id
+    seen = set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ids = page.eval_on_selector_all(
+            f"{RENDERED} {CHILD}", "rows => rows.map(r => r.dataset.jobId)"
+        )
+        assert len(ids) <= 1, ids  # a finished leave=False bar is gone before the next rises
+        seen.update(ids)
+        if page.locator(f"{RENDERED}[data-status='completed']").count():
+            break
+        time.sleep(0.05)
+    page.wait_for_selector(f"{RENDERED}[data-status='completed']")
+    assert len(seen) >= 2, seen  # the inner bar of more than one epoch rose inside
+    page.wait_for_function(f"() => document.querySelectorAll('{RENDERED} {CHILD}').length === 0")
+    assert page.locator(RENDERED).count() == 1, "one output for the nested loop"
+    assert rendered_value(page, parent_id) == 3

@@ -51,8 +51,13 @@ def lab(lab_server: LabServer, notify_after_2_s: None, page: Any) -> Any:
 def run_job(server: LabServer, page: Any, name: str, seconds: float, **final: Any) -> str:
     """A reported job the page sees running, ended after ``seconds`` (server time)."""
     job = server.create_job(name, total=4)
-    page.wait_for_selector(
-        f'.jp-progress-jobs-row[data-job-id="{job["job_id"]}"]', state="attached"
+    # The page's one stream holds it (the Jobs panel builds nothing before it is opened).
+    page.wait_for_function(
+        """(id) => {
+            const hub = globalThis[Symbol.for('jupyter-progress.stream')];
+            return !!hub && [...hub.values()].some((stream) => stream.jobs.has(id));
+        }""",
+        arg=job["job_id"],
     )
     time.sleep(max(0.0, seconds - 0.1))
     server.report(job["job_id"], **final)

@@ -474,3 +474,52 @@ def test_without_a_reachable_server_the_widget_follows_the_kernel(
     assert value_now(page)[0] == 30
     assert widget.locator(".jp-progress-cancel").is_hidden()
     assert requests.jobs() == [] and requests.events() == []
+
+
+def test_child_rows_in_the_widget_and_one_request_delete_in_the_jobs_panel(
+    lab_server: LabServer, page: Any
+) -> None:
+    """The anywidget view shows a job's children as compact rows; a leave=False one goes when
+    it completes. Its JobsPanel deletes every finished job in one request after an inline
+    confirmation."""
+    parent = lab_server.create_job("fit model", total=4)
+    parent_id = parent["job_id"]
+    lab_server.report(parent_id, success=1, postfix="loss=0.50")
+    inner = lab_server.create_job("batches", total=50, parent_id=parent_id, leave=False)
+    lab_server.report(inner["job_id"], success=20)
+    done = lab_server.create_job("old run", total=1)
+    lab_server.report(done["job_id"], success=1, status="completed")
+    name = lab_server.write_notebook(
+        [
+            f"from jupyter_progress import JobProgress, JobsPanel\nJobProgress({parent_id!r})",
+            "JobsPanel()",
+        ]
+    )
+    requests = Requests(page)
+    open_notebook(page, lab_server.lab_url(name))
+    run_all(page)
+    widget = f"{WIDGET}[data-job-id='{parent_id}']"
+    child = f"{widget} .jp-progress-child[data-job-id='{inner['job_id']}']"
+    page.wait_for_selector(child)
+    lab_server.report(inner["job_id"], success=35)
+    page.wait_for_function(
+        "(sel) => document.querySelector(sel)?.getAttribute('aria-valuenow') === '35'",
+        arg=f"{child} [role=progressbar]",
+    )
+    assert "loss=0.50" in (page.locator(f"{widget} .jp-progress-postfix").text_content() or "")
+    lab_server.report(inner["job_id"], success=50, status="completed")
+    page.wait_for_selector(child, state="detached")
+
+    panel = page.locator(".jp-OutputArea .jp-progress-jobs-panel").first
+    panel.locator(f".jp-progress-jobs-row[data-job-id='{done['job_id']}']").wait_for()
+    assert panel.locator(f".jp-progress-jobs-row[data-job-id='{inner['job_id']}']").count() == 0
+    panel.locator("button.jp-progress-jobs-clear").click()
+    panel.locator("button.jp-progress-jobs-confirm-yes").click()
+    panel.locator(f".jp-progress-jobs-row[data-job-id='{done['job_id']}']").wait_for(
+        state="detached"
+    )
+    deletes = [url for url in requests.jobs() if "status=finished" in url]
+    assert len(deletes) == 1, requests.jobs()
+    assert lab_server.client.get(f"jobs/{done['job_id']}").status_code == 404
+    assert [url for url in requests.jobs() if "status=finished" not in url] == []
+    lab_server.client.post(f"jobs/{parent_id}/cancel")

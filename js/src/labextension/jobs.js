@@ -1,17 +1,14 @@
 // The lab extension's logic that needs no DOM and no JupyterLab (unit-tested in node):
-// reading an output's data, deciding that the server does not know a job, the panel's
-// filters, a notebook job's executed copy.
+// reading an output's data, the panel's filters, a notebook job's executed copy, the
+// status bar's count.
 
-import { FINAL_STATUSES, isFinal } from "../contract.js";
+import { isChild, isFinal } from "../contract.js";
+import { JOB_FILTERS } from "../history.js";
 
 /** @typedef {import("../contract.js").Job} Job */
-/** @typedef {import("../stream.js").ProgressStream} ProgressStream */
 
 /** The command that opens the Jobs panel; argument `{jobId}` shows that job. */
 export const COMMAND_SHOW_JOBS = "jupyter-progress:show-jobs";
-
-/** After the stream is open, how long its first snapshot may take to arrive. */
-export const SNAPSHOT_GRACE_MS = 1000;
 
 /**
  * The job in an output's data, if the data is well formed.
@@ -31,50 +28,8 @@ export function parseOutputData(data) {
   return { jobId, saved };
 }
 
-/**
- * Call `onUnknown` once if the server turns out not to know `jobId`: the stream has been
- * open long enough for its snapshot of every job to arrive, and the job is not in it.
- * (A job the server deleted while we watch comes through the subscription as null.)
- * @param {ProgressStream} stream
- * @param {string} jobId
- * @param {() => void} onUnknown
- * @param {number} [graceMs]
- * @returns {() => void} stop watching
- */
-export function watchUnknown(stream, jobId, onUnknown, graceMs = SNAPSHOT_GRACE_MS) {
-  /** @type {ReturnType<typeof setTimeout> | null} */
-  let timer = null;
-  const check = () => {
-    timer = null;
-    if (stream.state === "live" && !stream.jobs.has(jobId)) onUnknown();
-  };
-  const arm = () => {
-    if (timer === null && stream.state === "live") timer = setTimeout(check, graceMs);
-  };
-  const stop = stream.onState((state) => (state === "live" ? arm() : undefined));
-  arm();
-  return () => {
-    stop();
-    if (timer !== null) clearTimeout(timer);
-  };
-}
-
-/**
- * The panel's status filter: all, running (not final), then one per final status.
- * @type {Array<[string, string, (job: Job) => boolean]>} value, label, test
- */
-export const FILTERS = [
-  ["all", "All", () => true],
-  ["running", "Running", (job) => !isFinal(job)],
-  ...FINAL_STATUSES.map(
-    (status) =>
-      /** @type {[string, string, (job: Job) => boolean]} */ ([
-        status,
-        status[0].toUpperCase() + status.slice(1),
-        (job) => job.status === status,
-      ])
-  ),
-];
+/** The panel's status filter: all, running (not final), then one per final status. */
+export const FILTERS = JOB_FILTERS;
 
 /**
  * Where a notebook job wrote its executed copy (a path relative to the server root).
@@ -91,11 +46,12 @@ export function executedCopyPath(job) {
 }
 
 /**
- * Jobs not finished yet (pending or processing): the status bar's count.
+ * Top-level jobs not finished yet (pending or processing): the status bar's count (a
+ * nested bar is part of its parent's work, not a job of its own).
  * @param {Iterable<Job>} jobs
  */
 export function countRunning(jobs) {
   let running = 0;
-  for (const job of jobs) if (!isFinal(job)) running++;
+  for (const job of jobs) if (!isFinal(job) && !isChild(job)) running++;
   return running;
 }

@@ -11,7 +11,7 @@ import { Widget } from "@lumino/widgets";
 import { createJobView } from "../render.js";
 import { isFinal, LOG_PREFIX, placeholderJob, STREAM_DOWN_NOTICE } from "../contract.js";
 import { getStream } from "../stream.js";
-import { parseOutputData, watchUnknown } from "./jobs.js";
+import { parseOutputData } from "./jobs.js";
 
 /** @typedef {import("../contract.js").Job} Job */
 /** @typedef {import("@jupyterlab/rendermime-interfaces").IRenderMime.IMimeModel} IMimeModel */
@@ -72,6 +72,7 @@ export class JobRenderer extends Widget {
     this._jobId = jobId;
     const stream = getStream();
     this._view = createJobView(this.node, {
+      stream,
       onCancel: stream ? (id) => stream.cancel(id) : undefined,
     });
     this._view.element.dataset.jobId = jobId;
@@ -80,7 +81,9 @@ export class JobRenderer extends Widget {
       return;
     }
     // The stream is usually open already (the status bar follows every job): paint the
-    // server's state in the first frame rather than the saved one.
+    // server's state in the first frame rather than the saved one. A job older than the
+    // stream's snapshot is asked for once by the stream; null means the server does not
+    // know it.
     this._live = stream.jobs.get(jobId) ?? null;
     this._unknown = stream.removed.has(jobId);
     this._cleanups.push(
@@ -89,12 +92,7 @@ export class JobRenderer extends Widget {
         this._unknown = job === null;
         this._paint();
       }),
-      stream.onState(() => this._paint()),
-      watchUnknown(stream, jobId, () => {
-        if (this._live) return;
-        this._unknown = true;
-        this._paint();
-      })
+      stream.onState(() => this._paint())
     );
   }
 

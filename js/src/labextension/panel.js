@@ -1,9 +1,12 @@
-// The Jobs side panel: every job on the server, live, newest first; filter by status,
-// cancel, forget finished jobs, open a notebook job's executed copy, error samples.
+// The Jobs side panel: every job on the server, live, running first, then newest first;
+// compact rows that expand; search by name, filter by status, cancel, forget every
+// finished job in one request, open a notebook job's executed copy.
 // It is the jobs list of render.js (the same one as the anywidget `JobsPanel`) with the
-// panel's options: the status filter, "Delete finished", and an "Open executed notebook"
-// row action; fed by the page's one event stream.
+// panel's options: search, the status filter, "Delete finished" behind JupyterLab's
+// dialog, and an "Open executed notebook" row action; fed by the page's one event stream.
+// Nothing of it is built before the panel is first shown.
 
+import { Dialog, showDialog } from "@jupyterlab/apputils";
 import { Widget } from "@lumino/widgets";
 import { createJobsPanel } from "../render.js";
 import { getStream } from "../stream.js";
@@ -42,6 +45,20 @@ function openExecutedCopy(openPath) {
   };
 }
 
+/**
+ * JupyterLab's confirmation dialog for "Delete finished".
+ * @param {string} text
+ * @returns {Promise<boolean>}
+ */
+async function confirmDelete(text) {
+  const result = await showDialog({
+    title: "Delete finished jobs",
+    body: text,
+    buttons: [Dialog.cancelButton({ label: "Keep" }), Dialog.warnButton({ label: "Delete" })],
+  });
+  return result.button.accept;
+}
+
 /** The Lumino widget of the side panel. */
 export class JobsPanelWidget extends Widget {
   /** @param {PanelOptions} [options] */
@@ -50,57 +67,53 @@ export class JobsPanelWidget extends Widget {
     this.id = PANEL_ID;
     this.addClass("jp-progress-lab-panel");
     this.title.caption = "Jobs (jupyter-progress)";
+    this._options = options;
+    /** @type {import("../render.js").JobsPanel | null} built when first shown */
+    this.panel = null;
+  }
+
+  /** Build the list the first time the panel shows (not at page load). */
+  _ensureList() {
+    if (this.panel || this.isDisposed) return;
     const stream = getStream();
+    const openPath = this._options.openPath;
     this.panel = createJobsPanel(this.node, {
       stream,
       filters: FILTERS,
+      search: true,
       deleteFinished: true,
-      rowActions: options.openPath ? [openExecutedCopy(options.openPath)] : [],
+      confirm: confirmDelete,
+      rowActions: openPath ? [openExecutedCopy(openPath)] : [],
     });
     if (!stream) this.panel.setNotice("No Jupyter server reachable from this page.");
-    /** @type {(() => void) | null} stops waiting for a row to reveal */
-    this._stopReveal = null;
   }
 
   /**
-   * Bring one job's row into view, outlined, its error samples open (the action of a
-   * notification). A row not there yet (the panel was just created) is shown when it
-   * arrives, within 10 s.
+   * Bring one job's row into view, outlined and expanded (its error samples open): the
+   * action of a notification. A job not known yet (the panel was just built; the stream
+   * delivers in the next frame) is revealed when it arrives.
    * @param {string} jobId
    */
   revealJob(jobId) {
-    this._stopReveal?.();
-    const selector = `.jp-progress-jobs-row[data-job-id="${CSS.escape(jobId)}"]`;
-    const reveal = () => {
-      const row = /** @type {HTMLElement | null} */ (this.node.querySelector(selector));
-      if (!row) return false;
-      if (row.hidden) this.panel.setFilter("all");
-      for (const other of this.node.querySelectorAll(".jp-mod-highlighted")) {
-        other.classList.remove("jp-mod-highlighted");
-      }
-      row.classList.add("jp-mod-highlighted");
-      row.querySelector("details")?.setAttribute("open", "");
-      row.scrollIntoView?.({ block: "nearest" });
-      return true;
-    };
-    if (reveal()) return;
-    const observer = new MutationObserver(() => {
-      if (reveal()) stop();
-    });
-    const timer = setTimeout(() => stop(), 10_000);
-    const stop = () => {
-      observer.disconnect();
-      clearTimeout(timer);
-      this._stopReveal = null;
-    };
-    this._stopReveal = stop;
-    observer.observe(this.node, { childList: true, subtree: true });
+    this._ensureList();
+    this.panel?.reveal(jobId);
+  }
+
+  /** @param {import("@lumino/messaging").Message} msg */
+  onAfterShow(msg) {
+    super.onAfterShow(msg);
+    this._ensureList();
+  }
+
+  /** @param {import("@lumino/messaging").Message} msg */
+  onAfterAttach(msg) {
+    super.onAfterAttach(msg);
+    if (this.isVisible) this._ensureList();
   }
 
   dispose() {
     if (this.isDisposed) return;
-    this._stopReveal?.();
-    this.panel.destroy();
+    this.panel?.destroy();
     super.dispose();
   }
 }
