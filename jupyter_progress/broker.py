@@ -29,7 +29,14 @@ class Subscriber:
     While the reader keeps up, a plain FIFO of every event. Once it falls behind (its
     connection has not taken the last write yet) or its pending bytes pass the bound, it
     switches to "latest per job" (a dict, O(1) per push) until it drains.
+
+    "Latest per job" bounds a reader by the number of jobs, which a burst over many
+    distinct jobs (a bulk delete, retention) does not: past ``HARD_LIMIT_FACTOR`` times the
+    bound the reader is dropped. Its client reconnects with ``Last-Event-ID`` and gets the
+    replay, or the current state, which is what the queue would have held anyway.
     """
+
+    HARD_LIMIT_FACTOR = 4
 
     def __init__(
         self,
@@ -71,6 +78,9 @@ class Subscriber:
                 self._pending_bytes -= len(replaced.frame)
                 self.coalesced += 1
             self._latest[event.job_id] = event
+            if self._pending_bytes > self.HARD_LIMIT_FACTOR * self.max_pending_bytes:
+                self.close()  # too far behind: cheaper to resume than to hold
+                return
         else:
             self._queue.append(event)
             if self._pending_bytes > self.max_pending_bytes:

@@ -31,6 +31,21 @@ def test_subscriber_collapses_to_latest_per_job_when_behind() -> None:
     assert sub.coalesced > 0
 
 
+def test_stalled_subscriber_is_dropped_when_a_burst_of_distinct_jobs_passes_the_hard_limit() -> (
+    None
+):
+    """Regression: a bulk delete of 100,000 jobs queued one job_removed per job (~12 MB) for
+    a reader that did not read; "latest per job" does not bound distinct jobs."""
+    sub = Subscriber(None, max_pending_bytes=1000)
+    for i in range(50):
+        sub.push(event(i, "same", size=100))  # many updates of one job: coalesced, kept
+    assert not sub.closed
+    for i in range(50, 10_050):
+        sub.push(event(i, f"job-{i}", size=100))
+        assert sub.pending_bytes <= Subscriber.HARD_LIMIT_FACTOR * 1000
+    assert sub.closed and sub.pending_bytes == 0
+
+
 def test_broker_routes_by_job_and_serializes_once() -> None:
     broker = EventBroker()
     everything = broker.subscribe()
