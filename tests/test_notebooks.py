@@ -50,6 +50,11 @@ def test_example_notebook_runs(
             27,
             3,
         )
+        epochs = jobs["epochs"]
+        assert (epochs["status"], epochs["progress"]["processed"]) == ("completed", 3)
+        assert "batches" not in jobs, "nested bars are children, not top-level jobs"
+        cubes = jobs["cubes"]
+        assert (cubes["status"], cubes["progress"]["success"]) == ("completed", 10)
         squares = jobs["squares"]
         assert squares["status"] == "completed"
         assert squares["progress"]["processed"] == 24
