@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -171,7 +172,10 @@ async def test_bulk_delete_before_a_time_and_refusals(api: httpx.AsyncClient) ->
     cut = (await api.get(f"jobs/{old}")).json()["finished_at"]
     await asyncio.sleep(0.05)
     new = await finished_job(api, "new")
-    response = await api.delete("jobs", params={"status": "finished", "before": cut[:-1] + "9Z"})
+    # ``finished_at`` is shown to the millisecond, truncated: the next millisecond is after it.
+    # (Regression: appending a "9" digit left 1 time in 10 with the job just after the cut.)
+    before = datetime.fromisoformat(cut.replace("Z", "+00:00")) + timedelta(milliseconds=1)
+    response = await api.delete("jobs", params={"status": "finished", "before": before.isoformat()})
     assert response.json() == {"deleted": 1}
     assert (await api.get(f"jobs/{old}")).status_code == 404
     assert (await api.get(f"jobs/{new}")).status_code == 200
