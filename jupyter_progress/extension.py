@@ -202,6 +202,7 @@ class JupyterProgress(ExtensionApp):
         self.results = ResultStore(
             Path(self.db_path).with_name(f"{Path(self.db_path).stem}-results.sqlite"),
             max_bytes=self.max_result_bytes,
+            log=self.log,
         )
         self.manager = JobManager(
             store=store,
@@ -229,9 +230,10 @@ class JupyterProgress(ExtensionApp):
         )
         self.manager.recover()
         self.manager.removed_listeners.append(self.results.delete)
-        pruned = self.results.prune(self._job_exists)
-        if pruned:
-            self.log.info("jupyter-progress forgot the results of %d deleted jobs", pruned)
+        try:  # reads old jobs: a damaged page moves the job store aside, as in recover()
+            self.manager.store.at_start(self._prune_results)
+        except Exception as error:  # the results store: kept as it is, the server starts
+            self.log.warning("jupyter-progress could not prune stored results: %s", error)
         if self.webhooks:
             self.webhook_sender = WebhookSender(
                 parse_webhooks(self.webhooks), timeout=self.webhook_timeout, log=self.log
@@ -254,6 +256,11 @@ class JupyterProgress(ExtensionApp):
                 (rf"/{API_PREFIX}/events", EventsHandler),
             ]
         )
+
+    def _prune_results(self) -> None:
+        pruned = self.results.prune(self._job_exists)
+        if pruned:
+            self.log.info("jupyter-progress forgot the results of %d deleted jobs", pruned)
 
     def _job_exists(self, job_id: str) -> bool:
         try:

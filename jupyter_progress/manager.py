@@ -130,8 +130,16 @@ class JobManager:
         for job in self.store.load_running():
             self._jobs[job.job_id] = job
             self._latest[job.job_id] = self._stored_event(job)
+        # These read finished jobs (children, the newest): a damaged page there moves the
+        # file aside and the step runs again on the fresh one; the server always starts.
+        self.store.at_start(self._end_interrupted)
+        self.store.at_start(self._load_recent)
+        self.store.try_flush()
+
+    def _end_interrupted(self) -> None:
+        """Fail the jobs that were running when the server stopped (once each)."""
         for job in list(self._jobs.values()):
-            if job.job_id not in self._jobs:  # removed with a parent already
+            if job.job_id not in self._jobs or job.is_final:  # removed, or ended already
                 continue
             if job.kind is JobKind.REPORTED and self.store.stopped_cleanly:
                 # A clean stop ended the server's own jobs; a reporter may outlive the
@@ -140,8 +148,6 @@ class JobManager:
             else:
                 self.log.info("job %s was running when the server stopped: failed", job.job_id)
                 self._finish(job, JobStatus.FAILED, RESTART_MESSAGE)
-        self._load_recent()
-        self.store.try_flush()
 
     async def start(self) -> None:
         """Start the periodic flush, the silent-reporter watchdog and retention (once)."""

@@ -11,12 +11,18 @@ A job's values are bounded by ``max_bytes`` (``c.JupyterProgress.max_result_byte
 they pass it, the job's values are dropped and no more are kept (the job goes on; reading
 them says why). Failures are always kept: each is bounded by the request's own limits.
 Nothing here knows HTTP.
+
+Like the job store, it never stops the server: a file that cannot be read at start is moved
+aside (kept, under a timestamped name) and a fresh one started (in memory if even that
+fails); the runners log a failed write and their jobs go on and end.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +53,8 @@ CREATE TABLE IF NOT EXISTS failures (
 # Rows are keyed by a small integer per job, not its 32-character id: an insert then costs
 # a third (~1 µs a row), which keeps results from slowing trivial items (P9).
 
+#: Milliseconds a write waits for a lock held by another connection (as the job store).
+BUSY_TIMEOUT_MS = 250
 #: Buffered rows written in one transaction.
 FLUSH_ROWS = 2000
 #: Largest page of ``results``/``failures`` one request may ask for.
@@ -73,20 +81,75 @@ class Page:
 class ResultStore:
     """Values and failures of jobs in one SQLite file (WAL), one owner thread at a time."""
 
-    def __init__(self, path: str | Path, *, max_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_bytes: int = 64 * 1024 * 1024,
+        log: logging.Logger | None = None,
+    ) -> None:
         self.path = Path(path)
         self.max_bytes = max_bytes
+        self.log = log or logging.getLogger(__name__)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
         self._values: list[tuple[int, int, str]] = []
         self._failures: list[tuple[int, int, str, str]] = []
         self._keys: dict[str, int] = {}
         self._bytes: dict[str, int] = {}  # running jobs' values kept so far
-        rows = self._db.execute("SELECT job_id, dropped FROM result_jobs WHERE dropped IS NOT NULL")
-        self._dropped: dict[str, str] = dict(rows)
+        self._dropped: dict[str, str] = {}
+        #: Where an unreadable file was moved at start, if it was.
+        self.moved_aside: Path | None = None
+        try:
+            self._db = self._connect(self.path)
+        except Exception as error:  # not a database, damaged tables: never stop the server
+            self._db = self._start_fresh(error)
+
+    def _connect(self, path: Path | str) -> sqlite3.Connection:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            db.executescript(SCHEMA)
+            rows = db.execute("SELECT job_id, dropped FROM result_jobs WHERE dropped IS NOT NULL")
+            self._dropped = dict(rows)
+            db.execute("SELECT job_key FROM results LIMIT 1").fetchall()
+            db.execute("SELECT job_key FROM failures LIMIT 1").fetchall()
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _start_fresh(self, error: BaseException) -> sqlite3.Connection:
+        """Move an unreadable file aside (kept, with a timestamped name) and start anew;
+        where even that fails, keep this server's results in memory."""
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        aside = self.path.with_name(f"{self.path.stem}.corrupt-{stamp}{self.path.suffix}")
+        self._dropped = {}
+        try:
+            for suffix in ("", "-wal", "-shm"):
+                source = Path(f"{self.path}{suffix}")
+                if source.exists():
+                    source.rename(f"{aside}{suffix}")
+            db = self._connect(self.path)
+        except Exception as failure:
+            self.log.warning(
+                "the results store %s cannot be read (%s) nor replaced (%s): this server "
+                "keeps jobs' results in memory only",
+                self.path,
+                error,
+                failure,
+            )
+            return self._connect(":memory:")
+        self.moved_aside = aside
+        self.log.warning(
+            "the results store %s could not be read (%s): it was moved aside to %s and this "
+            "server starts with a fresh one",
+            self.path,
+            error,
+            aside,
+        )
+        return db
 
     @property
     def keeps_results(self) -> bool:

@@ -195,15 +195,33 @@ class PythonRunner:
         items = spec.items or []
         results = self.results
         keep = results is not None and results.keeps_results
+        failed_writes = 0  # a results store that fails is logged once; the job goes on
+
+        def results_failed(error: Exception) -> None:
+            nonlocal failed_writes
+            failed_writes += 1
+            if failed_writes == 1:
+                self.log.warning(
+                    "job %s: its results could not be written (%s); the job goes on",
+                    job_id,
+                    describe_error(error),
+                )
+
         if results is not None:
-            results.open_job(job_id)
+            try:
+                results.open_job(job_id)
+            except Exception as error:
+                results_failed(error)
         ref = spec.function if spec.function is not None else spec.target or ""
         target = Target(ref, result_limit=results.max_bytes if results and keep else 0)
         manager.job_started(job_id)
 
         def on_results(batch: ResultBatch) -> None:
             if results is not None:
-                keep_batch(results, batch)
+                try:
+                    keep_batch(results, batch)
+                except Exception as error:  # the items still count, the job still ends
+                    results_failed(error)
             for entry in batch:
                 label = item_label(items[entry[0]])
                 manager.item_finished(job_id, error=entry[1], item=label, message=label)
@@ -233,7 +251,10 @@ class PythonRunner:
             return
         finally:
             if results is not None:
-                results.close_job(job_id)
+                try:
+                    results.close_job(job_id)
+                except Exception as error:
+                    results_failed(error)
         try:
             job = manager.get(job_id)
         except JobNotFound:  # cancelled and deleted meanwhile
@@ -782,7 +803,10 @@ class NotebookRunner:
             results=self.results,
         )
         if self.results is not None:
-            self.results.delete(job_id)  # nothing of an earlier job with this id
+            try:
+                self.results.delete(job_id)  # nothing of an earlier job with this id
+            except Exception as error:  # a failing results store never stops a job
+                self.log.warning("job %s: its old results could not be deleted: %s", job_id, error)
         self._runs[job_id] = run
         task = asyncio.get_running_loop().create_task(
             self._admit(run), name=f"jupyter-progress-nb-wait-{job_id}"

@@ -24,7 +24,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -135,16 +135,21 @@ class JobStore:
         self.writes = 0
         self._events_since_trim = TRIM_EVERY  # trim once at the first flush
         try:
-            self._db = self._connect(self.path)
-        except sqlite3.DatabaseError as error:
-            self._db = self._start_fresh(error)
+            try:
+                self._db = self._connect(self.path, self.log)
+            except Exception as error:  # unreadable, or damage the checks did not foresee
+                self._db = self._start_fresh(error)
+        except BaseException:
+            if self._lock_file is not None:  # a store that failed to open holds no lock
+                self._lock_file.close()
+            raise
 
     @property
     def _stop_marker(self) -> Path:
         return self.path.with_name(self.path.name + ".stopped")
 
     @staticmethod
-    def _connect(path: Path | str) -> sqlite3.Connection:
+    def _connect(path: Path | str, log: logging.Logger) -> sqlite3.Connection:
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
             # Before the first table exists (a new file); an older file is converted once.
@@ -155,7 +160,7 @@ class JobStore:
             # next one) rather than stalling the event loop for seconds.
             db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             db.executescript(SCHEMA)
-            JobStore._migrate(db)
+            JobStore._migrate(db, log)
             db.execute("SELECT job_id FROM jobs LIMIT 1").fetchall()
             db.execute("SELECT event_id FROM events LIMIT 1").fetchall()
         except BaseException:
@@ -176,8 +181,8 @@ class JobStore:
                 source = Path(f"{self.path}{suffix}")
                 if source.exists():
                     source.rename(f"{aside}{suffix}")
-            db = self._connect(self.path)
-        except (OSError, sqlite3.Error) as failure:
+            db = self._connect(self.path, self.log)
+        except Exception as failure:
             self.log.warning(
                 "the job store %s cannot be read (%s) nor replaced (%s): this server keeps "
                 "its jobs in memory only; they will not survive a restart",
@@ -185,7 +190,7 @@ class JobStore:
                 error,
                 failure,
             )
-            return self._connect(":memory:")
+            return self._connect(":memory:", self.log)
         self.moved_aside = aside
         self.log.warning(
             "the job store %s could not be read (%s): it was moved aside to %s and this "
@@ -195,13 +200,28 @@ class JobStore:
             aside,
         )
         for job in self._loaded:
-            self.mark_dirty(job)
+            if job.job_id not in self._deleted:
+                self.mark_dirty(job)
         return db
 
     def _replace(self, error: BaseException) -> None:
         with contextlib.suppress(sqlite3.Error):
             self._db.close()
         self._db = self._start_fresh(error)
+
+    def at_start(self, read: Callable[[], object]) -> None:
+        """Run a start-up step that reads history (recent finished jobs, children).
+
+        Those are the first reads of finished jobs' pages, which the checks at open never
+        touch: a damaged one moves the file aside (as ``load_running`` does) and the step
+        runs again on the fresh file, so a damaged store never keeps the server from
+        starting.
+        """
+        try:
+            read()
+        except sqlite3.DatabaseError as error:
+            self._replace(error)
+            read()
 
     def load_jobs(self) -> list[JobState]:
         """Every stored job; an unreadable file is moved aside (and there are none)."""
@@ -220,8 +240,9 @@ class JobStore:
         return jobs
 
     @staticmethod
-    def _migrate(db: sqlite3.Connection) -> None:
-        """Bring a file written by an older version up to this schema (once)."""
+    def _migrate(db: sqlite3.Connection, log: logging.Logger) -> None:
+        """Bring a file written by an older version up to this schema (once); a damaged
+        record is skipped (it costs that job, as when loading), not the whole file."""
         (version,) = db.execute("PRAGMA user_version").fetchone()
         if version < SCHEMA_VERSION:
             columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
@@ -237,16 +258,20 @@ class JobStore:
             ):
                 if column not in columns:
                     db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {declaration}")
-            rows = db.execute("SELECT record FROM jobs").fetchall()
-            if rows:
+            updates = []
+            for (record,) in db.execute("SELECT record FROM jobs").fetchall():
+                try:
+                    job = JobState.from_record(json.loads(record))
+                except Exception as error:  # left with the columns' defaults, never listed
+                    log.warning("skipping an unreadable job record while upgrading: %s", error)
+                    continue
+                updates.append((*JobStore._indexed(job), job.job_id))
+            if updates:
                 db.execute("BEGIN")
                 db.executemany(
                     "UPDATE jobs SET parent_id = ?, status = ?, name_folded = ?, "
                     "finished_at = ?, ancestors = ? WHERE job_id = ?",
-                    [
-                        (*JobStore._indexed(job), job.job_id)
-                        for job in (JobState.from_record(json.loads(r)) for (r,) in rows)
-                    ],
+                    updates,
                 )
                 db.execute("COMMIT")
             (auto_vacuum,) = db.execute("PRAGMA auto_vacuum").fetchone()

@@ -3,6 +3,7 @@ failing write is retried (logged once per streak) until the final states are wri
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from pathlib import Path
@@ -158,3 +159,110 @@ def test_a_store_locked_by_another_program_is_written_once_the_lock_goes(
     (saved,) = reopened.load_jobs()
     assert saved.status is JobStatus.COMPLETED and saved.success == 2
     reopened.close()
+
+
+def write_finished_jobs(path: Path, count: int) -> None:
+    store = JobStore(path)
+    manager = JobManager(store=store, broker=EventBroker())
+    manager.recover()
+    for index in range(count):
+        job = manager.create(JobSpec(kind=JobKind.REPORTED, name="x" * 150 + str(index), total=1))
+        manager.job_finished(job.job_id, JobStatus.COMPLETED, "done")
+    store.close(clean=True)
+
+
+def damage_newest_job_pages(path: Path) -> None:
+    """Overwrite the table pages of the newest jobs, which only history reads reach (the
+    start-up checks and the running jobs' index do not)."""
+    with sqlite3.connect(path) as db:
+        (page_size,) = db.execute("PRAGMA page_size").fetchone()
+        pages = [
+            pageno
+            for (pageno,) in db.execute(
+                "SELECT pageno FROM dbstat WHERE name = 'jobs' AND pagetype = 'leaf' "
+                "ORDER BY pageno"
+            )
+        ]
+    assert len(pages) >= 9
+    with open(path, "r+b") as file:
+        for pageno in pages[-len(pages) // 3 :]:
+            file.seek((pageno - 1) * page_size + 8)
+            file.write(b"\xa5" * (page_size - 8))
+
+
+def test_damaged_pages_of_finished_jobs_at_start_move_the_file_aside(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "jobs.sqlite"
+    write_finished_jobs(path, 600)
+    damage_newest_job_pages(path)
+    store = JobStore(path)
+    assert store.moved_aside is None, "the checks at open do not reach these pages"
+    manager = JobManager(store=store, broker=EventBroker())
+    with caplog.at_level(logging.WARNING):
+        manager.recover()
+    assert store.moved_aside is not None and store.moved_aside.exists()
+    assert "moved aside" in caplog.text
+    job = manager.create(JobSpec(kind=JobKind.REPORTED, name="after", total=1))
+    manager.job_finished(job.job_id, JobStatus.COMPLETED, "done")
+    store.close()
+    reopened = JobStore(path)
+    assert [saved.name for saved in reopened.load_jobs()] == ["after"]
+    reopened.close()
+
+
+def test_a_server_starts_over_damaged_pages_of_finished_jobs(tmp_path: Path) -> None:
+    db = tmp_path / "db" / "jobs.sqlite"
+    db.parent.mkdir()
+    write_finished_jobs(db, 600)
+    damage_newest_job_pages(db)
+    server = ServerProcess(tmp_path / "root", db)
+    server.start()
+    try:
+        with server.client() as http:
+            created = http.post("jobs", json={"name": "after", "total": 1})
+            assert created.status_code == 201
+            assert [job["name"] for job in http.get("jobs").json()["jobs"]] == ["after"]
+    finally:
+        server.stop()
+    assert len(list(db.parent.glob("jobs.corrupt-*.sqlite"))) == 1
+    assert "moved aside" in server.log_path.read_text()
+
+
+def write_version_1_file(path: Path, rows: list[tuple[str, str]]) -> None:
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "CREATE TABLE jobs (job_id TEXT PRIMARY KEY, created_at REAL NOT NULL, "
+            "record TEXT NOT NULL);"
+            "CREATE TABLE events (event_id INTEGER PRIMARY KEY, job_id TEXT NOT NULL, "
+            "frame BLOB NOT NULL);"
+        )
+        db.executemany(
+            "INSERT INTO jobs VALUES (?, ?, ?)",
+            [(job_id, float(index), record) for index, (job_id, record) in enumerate(rows)],
+        )
+
+
+def test_the_upgrade_of_an_old_file_skips_a_damaged_record(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = JobStore(tmp_path / "new.sqlite")
+    manager = JobManager(store=source, broker=EventBroker())
+    manager.recover()
+    job = manager.create(JobSpec(kind=JobKind.REPORTED, name="kept", total=1))
+    manager.job_finished(job.job_id, JobStatus.COMPLETED, "done")
+    source.close()
+    with sqlite3.connect(tmp_path / "new.sqlite") as db:
+        (good,) = db.execute("SELECT record FROM jobs").fetchone()
+    path = tmp_path / "old.sqlite"
+    damaged = [("a" * 32, "{not json"), ("b" * 32, json.dumps({"job_id": "b" * 32}))]
+    write_version_1_file(path, [*damaged, (job.job_id, good)])
+    with caplog.at_level(logging.WARNING):
+        store = JobStore(path)
+    assert store.moved_aside is None, "two damaged records cost those jobs, not the file"
+    assert len([r for r in caplog.records if "unreadable job record" in r.getMessage()]) == 2
+    assert [saved.name for saved in store.newest_finished(10)] == ["kept"]
+    store.close()
+    again = JobStore(path)  # the lock was let go, and the file is upgraded once
+    assert [saved.name for saved in again.newest_finished(10)] == ["kept"]
+    again.close()
