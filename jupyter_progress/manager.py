@@ -264,11 +264,14 @@ class JobManager:
 
     async def reclaim_space(self) -> None:
         """Shrink the file by what deletes freed, a step at a time between other work."""
-        try:
-            while self.store.reclaim_space() > 0:
-                await asyncio.sleep(0)
-        finally:
+        while self.store.reclaim_space() > 0:
+            await asyncio.sleep(0)
+
+    def _reclaimed(self, task: asyncio.Task[None]) -> None:
+        if self._reclaiming is task:
             self._reclaiming = None
+        if not task.cancelled() and task.exception() is not None:
+            self.log.warning("could not give space back to the disk: %s", task.exception())
 
     def _flush(self) -> None:
         self.store.try_flush()  # a failure is logged once per streak and retried
@@ -499,9 +502,12 @@ class JobManager:
         self._forget(removed)
         if removed and self._reclaiming is None:
             try:
-                self._reclaiming = asyncio.get_running_loop().create_task(self.reclaim_space())
+                task = asyncio.get_running_loop().create_task(self.reclaim_space())
             except RuntimeError:  # no event loop (a script using the manager): at once
                 asyncio.run(self.reclaim_space())
+            else:  # kept until done, so stop() cancels it; only its own end clears it
+                self._reclaiming = task
+                task.add_done_callback(self._reclaimed)
         self.log.info("%d finished jobs deleted", len(removed))
         return len(removed)
 

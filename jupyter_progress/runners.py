@@ -62,6 +62,15 @@ PARENT_ENV, URL_ENV, TOKEN_ENV = (
 COPY_WRITE_INTERVAL = 0.2
 #: Bytes of a running cell's output kept in a notebook job's ``details.log_tail``.
 MAX_LOG_TAIL_BYTES = 4096
+KERNEL_FLUSH_SECONDS = 5
+# Run silently in a notebook job's kernel after its last cell: send what its bars queued.
+FLUSH_KERNEL_REPORTS = f"""
+import sys as _jp_sys
+_jp_tracking = _jp_sys.modules.get("jupyter_progress.tracking")
+if _jp_tracking is not None:
+    _jp_tracking.flush({KERNEL_FLUSH_SECONDS})
+del _jp_sys, _jp_tracking
+"""
 #: Most log-tail updates a notebook job sends per second.
 LOG_TAIL_PUSHES = 4
 
@@ -647,6 +656,7 @@ class _NotebookRun:
                         copy.cell_done(index, on_written=done)
                     else:
                         done()
+                await self._flush_kernel_reports(client)
                 client.set_widgets_metadata()
         except asyncio.CancelledError:
             status, message = JobStatus.CANCELLED, "cancelled"
@@ -663,6 +673,23 @@ class _NotebookRun:
                     status, message = JobStatus.FAILED, f"could not write the output: {error}"
             if status is not JobStatus.CANCELLED:
                 self._post(self.manager.job_finished, self.job_id, status, message)
+
+    async def _flush_kernel_reports(self, client: Any) -> None:
+        """Let the kernel send its bars' final reports before it is shut down at once.
+
+        A bar's end only queues its report (a loop never waits on the network), and an
+        immediate shutdown skips the kernel's exit flush: the inner bars of a notebook job
+        would stay ``processing``. Bounded; a kernel that cannot answer costs nothing more.
+        """
+        from jupyter_core.utils import ensure_async
+
+        try:
+            msg_id = await ensure_async(
+                client.kc.execute(FLUSH_KERNEL_REPORTS, silent=True, store_history=False)
+            )
+            await asyncio.wait_for(client.async_wait_for_reply(msg_id), KERNEL_FLUSH_SECONDS + 5)
+        except Exception as error:
+            self.log.debug("notebook job %s: no report flush in its kernel: %s", self.job_id, error)
 
     def _cell_failed(self, position: int, item: str, error: str) -> None:
         self._end_cell()

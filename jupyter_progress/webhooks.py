@@ -109,6 +109,10 @@ def summary_line(job: dict[str, Any]) -> str:
     return _slack_escape(text)
 
 
+# How long a stopping server waits for webhook deliveries in flight before cancelling them.
+STOP_GRACE_SECONDS = 2.0
+
+
 class WebhookSender:
     """Delivers one ``POST`` per matching hook and final job, each in its own task."""
 
@@ -191,9 +195,12 @@ class WebhookSender:
             problem,
         )
 
-    async def stop(self) -> None:
-        """Cancel deliveries still in flight (the server is stopping) and close the client."""
+    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Give deliveries in flight a short grace (a clean stop just ended the server's own
+        jobs: "the server stopped" is news), then cancel the rest and close the client."""
         tasks = list(self._tasks)
+        if tasks and grace > 0:
+            await asyncio.wait(tasks, timeout=grace)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

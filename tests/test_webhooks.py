@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import threading
 import time
@@ -28,6 +29,7 @@ from jupyter_progress.webhooks import (
     summary_line,
 )
 
+from helpers.job_helpers import hold_items
 from helpers.server_process import ServerProcess
 
 
@@ -293,3 +295,42 @@ def test_bad_webhooks_config_is_reported_and_the_server_still_stops(tmp_path: Pa
     assert server.process is not None
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(20) is not None
+
+
+def test_clean_stop_delivers_the_server_stopped_hook(
+    tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: the stop hook cancelled the webhook deliveries its own cancels had just
+    started, so "the server stopped" never reached the hook."""
+    tests_dir = Path(__file__).parent
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(tests_dir), os.environ.get("PYTHONPATH")]))
+    )
+    server = ServerProcess(
+        tmp_path / "root",
+        tmp_path / "jobs.sqlite",
+        extra_args=[f"--JupyterProgress.webhooks={json.dumps([receiver.url])}"],
+    )
+    server.start()
+    try:
+        with server.client() as http:
+            job = http.post(
+                "jobs",
+                json={
+                    "kind": "python",
+                    "name": "held at stop",
+                    "target": "progress_tasks:wait_for_file",
+                    "items": hold_items(tmp_path / "held", 1),
+                },
+            ).json()
+        started = tmp_path / "held" / "started"
+        for _ in range(600):
+            if list(started.glob("item.*")):
+                break
+            time.sleep(0.05)
+    finally:
+        server.stop()
+    bodies = bodies_for(receiver, job["job_id"])
+    assert len(bodies) == 1
+    assert bodies[0]["job"]["status"] == "cancelled"
+    assert "the server stopped" in bodies[0]["job"]["message"]
