@@ -220,6 +220,20 @@ class _ExecutorJob(Protocol):
         """Start no new item, and stop running ones where the executor can."""
 
 
+class _OpeningJob:
+    """Holds a job's place while ``open_job`` runs (a target loading, a client connecting),
+    so a cancel in that window is kept rather than lost."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    async def run(self) -> None:
+        """Nothing to run: ``ItemExecutor.run`` replaces it with the opened job."""
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
 class ItemExecutor:
     """Runs ``target(item)`` for every item of a job, ``concurrency`` at a time.
 
@@ -255,9 +269,13 @@ class ItemExecutor:
         if not items:
             return
         sink = _LoopSink(asyncio.get_running_loop(), on_results)
-        job = await self.open_job(job_id, as_target(target), items, concurrency, sink)
-        self._jobs[job_id] = job
+        opening = _OpeningJob()
+        self._jobs[job_id] = opening  # before the first await: a cancel from now on counts
         try:
+            job = await self.open_job(job_id, as_target(target), items, concurrency, sink)
+            if opening.cancelled:
+                return  # cancelled while it opened: no item starts, no worker is made
+            self._jobs[job_id] = job
             await job.run()
         finally:
             self._jobs.pop(job_id, None)

@@ -615,10 +615,38 @@ class JobManager:
                         "a listener of job %s's end failed; the job is done", job.job_id
                     )
         self._settle(job)
+        if job.kind is not JobKind.REPORTED and status is not JobStatus.COMPLETED:
+            self._end_descendants(job, durable=durable)
         if status is JobStatus.COMPLETED and not job.leave:
             self._remove(job)  # like tqdm's leave=False: the bar goes once it is done
         elif job.parent_id is not None:
             self._trim_children(job.parent_id)
+
+    def _end_descendants(self, job: JobState, *, durable: bool) -> None:
+        """A server-run job ended cancelled or failed: its still-running descendants (tqdm
+        bars in a notebook job's kernel, reported under it) will get no final report, so
+        they end cancelled now. A completed parent leaves them alone: their reports come."""
+        descendants = [other for other in self._jobs.values() if job.job_id in other.ancestors]
+        if not descendants:
+            return
+        if job.status is JobStatus.FAILED:
+            message = (
+                f"the parent job failed: {job.message}" if job.message else "the parent job failed"
+            )
+        elif job.message == STOP_MESSAGE:
+            message = STOP_MESSAGE
+        else:
+            message = "the parent job was cancelled"
+        for child in descendants:
+            if child.is_final:  # ended meanwhile, as another one's descendant
+                continue
+            self._finish(child, JobStatus.CANCELLED, message, durable=durable)
+            runner = self.runners.get(child.kind)
+            if runner is not None:
+                try:
+                    runner.cancel(child.job_id)
+                except Exception:
+                    self.log.exception("job %s: the runner failed to cancel", child.job_id)
 
     def _settle(self, job: JobState) -> None:
         """A job just ended: from the running set to the cache and the snapshot's part."""

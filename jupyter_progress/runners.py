@@ -141,6 +141,9 @@ class PythonRunner:
         self.results = results
         self.log = log or logging.getLogger(__name__)
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        #: Jobs cancelled while their task runs: a cancel that comes before the executor
+        #: knows the job (its task not yet started, or just admitted) is not lost.
+        self._cancelled: set[str] = set()
         #: The server-wide budget of workers; ``None`` where the executor's workers are not
         #: this server's (a Dask cluster bounds its own).
         self.workers = Slots(max_workers, unit="worker") if executor.local_workers else None
@@ -171,9 +174,15 @@ class PythonRunner:
             self._run(job_id, spec, manager), name=f"jupyter-progress-job-{job_id}"
         )
         self._tasks[job_id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(job_id, None))
+        task.add_done_callback(lambda _: self._forget(job_id))
+
+    def _forget(self, job_id: str) -> None:
+        self._tasks.pop(job_id, None)
+        self._cancelled.discard(job_id)
 
     async def _run(self, job_id: str, spec: JobSpec, manager: JobManager) -> None:
+        if job_id in self._cancelled:
+            return  # cancelled before its task first ran
         items = spec.items or []
         concurrency = spec.concurrency
         if self.workers is None or not items:
@@ -184,6 +193,9 @@ class PythonRunner:
             await self.workers.acquire(job_id, concurrency, manager.job_waiting)
         except asyncio.CancelledError:
             return  # cancelled while it waited: the manager has already ended it
+        if job_id in self._cancelled:  # admitted, then cancelled before it could resume
+            self.workers.release(job_id)
+            return
         try:
             await self._run_admitted(job_id, spec, manager, concurrency)
         finally:
@@ -263,6 +275,8 @@ class PythonRunner:
         manager.job_finished(job_id, JobStatus.COMPLETED, summary)
 
     def cancel(self, job_id: str) -> None:
+        if job_id in self._tasks:  # remembered: the task checks it before each step
+            self._cancelled.add(job_id)
         if self.workers is not None and job_id in self.workers.waiting:
             self.workers.drop(job_id)  # it never started: it ends at once
             return
