@@ -7,11 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-
-async def create(api: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
-    response = await api.post("jobs", json={"kind": "reported", **body})
-    assert response.status_code == 201, response.text
-    return response.json()
+from helpers.job_helpers import create
 
 
 async def test_create_job_returns_201_and_the_job(api: httpx.AsyncClient) -> None:

@@ -11,11 +11,7 @@ import httpx
 from jupyter_progress.contract import MAX_FINISHED_CHILDREN, MAX_NESTING_DEPTH
 from tests.helpers.sse_reader import StreamReader
 
-
-async def create(api: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
-    response = await api.post("jobs", json={"kind": "reported", **body})
-    assert response.status_code == 201, response.text
-    return response.json()
+from helpers.job_helpers import create
 
 
 async def complete(api: httpx.AsyncClient, job_id: str, **body: Any) -> dict[str, Any]:

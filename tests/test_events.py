@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from typing import Any
 from urllib.parse import urlsplit
@@ -10,32 +9,13 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from helpers.job_helpers import create, report, wait_for
 from helpers.sse_reader import StreamReader
 
 
 @pytest.fixture
 def progress_config() -> dict[str, Any]:
     return {"ping_interval": 0.3, "send_timeout": 1.0, "subscriber_queue_bytes": 16 * 1024}
-
-
-async def create(api: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
-    response = await api.post("jobs", json={"kind": "reported", **body})
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def report(api: httpx.AsyncClient, job_id: str, **body: Any) -> dict[str, Any]:
-    response = await api.post(f"jobs/{job_id}/progress", json=body)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-async def wait_for(condition: Any, timeout: float = 10.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 async def test_stream_headers_when_connecting(api: httpx.AsyncClient) -> None:

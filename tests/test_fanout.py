@@ -11,30 +11,12 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from helpers.job_helpers import create, report, wait_for
+
 
 @pytest.fixture
 def progress_config() -> dict[str, Any]:
     return {"send_timeout": 30.0, "subscriber_queue_bytes": 64 * 1024}
-
-
-async def create(api: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
-    response = await api.post("jobs", json={"kind": "reported", **body})
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def report(api: httpx.AsyncClient, job_id: str, **body: Any) -> dict[str, Any]:
-    response = await api.post(f"jobs/{job_id}/progress", json=body)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-async def wait_for(condition: Any, timeout: float = 10.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 async def test_a_slow_reader_of_many_jobs_gets_every_final_state(

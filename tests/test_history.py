@@ -17,11 +17,7 @@ import pytest
 from tests.helpers.server_process import ServerProcess
 from tests.helpers.sse_reader import StreamReader
 
-
-async def create(api: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
-    response = await api.post("jobs", json={"kind": "reported", **body})
-    assert response.status_code == 201, response.text
-    return response.json()
+from helpers.job_helpers import create
 
 
 async def finish(api: httpx.AsyncClient, job_id: str, status: str = "completed") -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -29,7 +28,7 @@ from jupyter_progress.webhooks import (
     summary_line,
 )
 
-from helpers.job_helpers import hold_items
+from helpers.job_helpers import create, hold_items, report, wait_for
 from helpers.server_process import ServerProcess
 
 
@@ -119,26 +118,6 @@ def progress_config(
         ],
         "webhook_timeout": 3.0,
     }
-
-
-async def create(api: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
-    response = await api.post("jobs", json={"kind": "reported", **body})
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def report(api: httpx.AsyncClient, job_id: str, **body: Any) -> dict[str, Any]:
-    response = await api.post(f"jobs/{job_id}/progress", json=body)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-async def wait_for(condition: Any, timeout: float = 15.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 def bodies_for(receiver: Receiver, job_id: str) -> list[dict[str, Any]]:

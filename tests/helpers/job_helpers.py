@@ -98,3 +98,26 @@ def write_notebook(path: Path, *cells: str, parameters: str | None = None) -> Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
     return path
+
+
+async def create(api: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
+    """Create a job through the API (``reported`` unless ``kind`` says otherwise)."""
+    response = await api.post("jobs", json={"kind": "reported", **body})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def report(api: httpx.AsyncClient, job_id: str, **body: Any) -> dict[str, Any]:
+    """Send a progress report that must be accepted."""
+    response = await api.post(f"jobs/{job_id}/progress", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def wait_for(condition: Any, timeout: float = 15.0) -> None:
+    """Poll ``condition()`` on the test's loop until it holds (a bound, not a timing)."""
+    for _ in range(int(timeout / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not reached in time")
