@@ -169,6 +169,43 @@ function createBar(doc) {
  */
 
 /**
+ * Show `shown` as the rows of `container`, in that order: drop the rows of jobs no longer
+ * shown, build the missing ones, and move only the rows that are out of place (a keyed
+ * list, so a live update never rebuilds the rows around it).
+ * @template {{row: Element}} E
+ * @param {Element} container
+ * @param {Map<string, E>} rows  by job id; kept in step with the DOM
+ * @param {Job[]} shown
+ * @param {{create: (job: Job) => E, destroy: (entry: E) => void,
+ *   paint?: (entry: E, job: Job, fresh: boolean) => unknown}} hooks
+ */
+function syncRows(container, rows, shown, hooks) {
+  const ids = new Set(shown.map((job) => job.job_id));
+  for (const [id, entry] of [...rows]) {
+    if (!ids.has(id)) {
+      hooks.destroy(entry);
+      entry.row.remove();
+      rows.delete(id);
+    }
+  }
+  /** @type {Element | null} */
+  let previous = null;
+  for (const job of shown) {
+    let entry = rows.get(job.job_id);
+    const fresh = entry === undefined;
+    if (entry === undefined) {
+      entry = hooks.create(job);
+      rows.set(job.job_id, entry);
+    }
+    hooks.paint?.(entry, job, fresh);
+    /** @type {ChildNode | null} */
+    const expected = previous ? previous.nextSibling : container.firstChild;
+    if (entry.row !== expected) container.insertBefore(entry.row, expected);
+    previous = entry.row;
+  }
+}
+
+/**
  * The compact rows of a job's children (`.jp-progress-child`, each with its own
  * progress bar), live from the page's stream: a row rises when a child starts, follows
  * it, and goes away when the child is removed (a `leave=false` bar that completed).
@@ -228,28 +265,11 @@ export function createChildList(doc, stream, parentId, depth = 1) {
       .filter((job) => !(job.leave === false && job.status === "completed"))
       .sort(compareJobs);
     const shown = ordered.slice(0, MAX_CHILDREN_SHOWN);
-    const ids = new Set(shown.map((job) => job.job_id));
-    for (const [id, entry] of [...rows]) {
-      if (!ids.has(id)) {
-        entry.destroy();
-        entry.row.remove();
-        rows.delete(id);
-      }
-    }
-    /** @type {HTMLElement | null} */
-    let previous = null;
-    for (const job of shown) {
-      let entry = rows.get(job.job_id);
-      if (!entry) {
-        entry = createRow(job);
-        rows.set(job.job_id, entry);
-      }
-      entry.paint(job);
-      /** @type {ChildNode | null} */
-      const expected = previous ? previous.nextSibling : element.firstChild;
-      if (entry.row !== expected) element.insertBefore(entry.row, expected);
-      previous = entry.row;
-    }
+    syncRows(element, rows, shown, {
+      create: createRow,
+      destroy: (entry) => entry.destroy(),
+      paint: (entry, job) => entry.paint(job),
+    });
     const hiddenCount = ordered.length - shown.length;
     more.textContent = hiddenCount > 0 ? `+ ${formatCount(hiddenCount)} more` : "";
     if (hiddenCount > 0) element.append(more);
@@ -816,28 +836,12 @@ export function createJobsPanel(container, options = {}) {
     const wanted = history.matching(query);
     matches = wanted.length;
     const shown = wanted.slice(0, shownLimit);
-    const ids = new Set(shown.map((job) => job.job_id));
-    for (const [id, entry] of [...rows]) {
-      if (!ids.has(id)) {
-        entry.view.destroy();
-        entry.row.remove();
-        rows.delete(id);
-      }
-    }
-    /** @type {Element | null} */
-    let previous = null;
-    for (const job of shown) {
-      let entry = rows.get(job.job_id);
-      if (!entry) {
-        entry = createRow(job);
-        rows.set(job.job_id, entry);
-        paintRow(entry, job);
-      }
-      /** @type {ChildNode | null} */
-      const expected = previous ? previous.nextSibling : list.firstChild;
-      if (entry.row !== expected) list.insertBefore(entry.row, expected);
-      previous = entry.row;
-    }
+    syncRows(list, rows, shown, {
+      create: createRow,
+      destroy: (entry) => entry.view.destroy(),
+      // Rows already shown are painted by `update` as their job changes.
+      paint: (entry, job, fresh) => fresh && paintRow(entry, job),
+    });
     refresh();
     if (pendingReveal && history.jobs.has(pendingReveal)) panel.reveal(pendingReveal);
   };
