@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from _server import start_server
-from bench_latency import cpu_seconds
+from bench_latency import RawReporter, cpu_seconds
 
 MARKER = b'"message":"'
 BUCKETS_PER_MS = 2
@@ -150,33 +150,6 @@ def read_in_process(
     asyncio.run(hold())
 
 
-class Reporter:
-    """Raw HTTP/1.1 progress reports over one keep-alive connection."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: str):
-        self.reader, self.writer, self.head = reader, writer, head
-
-    @classmethod
-    async def connect(cls, host: str, port: int, base: str, job_id: str, token: str) -> Reporter:
-        reader, writer = await asyncio.open_connection(host, port)
-        head = (
-            f"POST {base}jobs/{job_id}/progress HTTP/1.1\r\nHost: {host}:{port}\r\n"
-            f"Authorization: token {token}\r\nContent-Type: application/json\r\n"
-        )
-        return cls(reader, writer, head)
-
-    async def report(self, body: bytes) -> None:
-        self.writer.write(f"{self.head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
-        status = await self.reader.readline()
-        if b" 200 " not in status:
-            raise RuntimeError(f"report refused: {status!r}")
-        length = 0
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-        await self.reader.readexactly(length)
-
-
 async def one_run(args: argparse.Namespace, label: str) -> dict[str, Any]:
     server = start_server(f"--JupyterProgress.send_timeout={args.seconds + 30}")
     url = urlsplit(server.api_url)
@@ -208,7 +181,7 @@ async def one_run(args: argparse.Namespace, label: str) -> dict[str, Any]:
             readers.append((process, ready))
         for _, ready in readers:
             await asyncio.to_thread(ready.wait, 120)
-        reporters = [await Reporter.connect(host, port, url.path, j, server.token) for j in jobs]
+        reporters = [await RawReporter.connect(host, port, url.path, j, server.token) for j in jobs]
         await asyncio.sleep(1.0)
         cpu_before, wall_before = cpu_seconds(server.process.pid), time.monotonic()
         tick, late = 0, 0
@@ -219,9 +192,7 @@ async def one_run(args: argparse.Namespace, label: str) -> dict[str, Any]:
             sent = time.time_ns()
             await asyncio.gather(
                 *(
-                    reporter.report(
-                        f'{{"success": {tick}, "message": "{sent}:{n}:{tick}"}}'.encode()
-                    )
+                    reporter.send(f'{{"success": {tick}, "message": "{sent}:{n}:{tick}"}}'.encode())
                     for n, reporter in enumerate(reporters)
                 )
             )
@@ -235,7 +206,7 @@ async def one_run(args: argparse.Namespace, label: str) -> dict[str, Any]:
         sent = time.time_ns()
         await asyncio.gather(
             *(
-                reporter.report(
+                reporter.send(
                     f'{{"status": "completed", "message": "{sent}:{n}:{tick + 1}:end"}}'.encode()
                 )
                 for n, reporter in enumerate(reporters)

@@ -87,7 +87,11 @@ class RawReporter:
         return cls(reader, writer, head)
 
     async def report(self, success: int) -> None:
-        body = f'{{"success": {success}, "message": "t={time.time_ns()}"}}'.encode()
+        """Report ``success`` with the send time in the message."""
+        await self.send(f'{{"success": {success}, "message": "t={time.time_ns()}"}}'.encode())
+
+    async def send(self, body: bytes) -> None:
+        """POST one JSON body and read the whole answer (the connection is kept)."""
         self.writer.write(f"{self.head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
         status = await self.reader.readline()
         if b" 200 " not in status:
